@@ -1,0 +1,195 @@
+"""A compact decoder-only transformer (GPT), in the shape of nanoGPT's model.py.
+
+Training runs the fast fused attention (`F.scaled_dot_product_attention`);
+inspection runs `causal_attention`, the same maths written out, which also
+returns the attention weights for plotting. A test checks the two agree.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+
+import torch
+import torch.nn as nn
+from torch.nn import functional as F
+
+POS_ENCODINGS = ("learned", "sinusoidal", "none")
+
+
+@dataclass
+class GPTConfig:
+    vocab_size: int = 77  # number of distinct tokens (characters)
+    block_size: int = 256  # longest context the model reads, in tokens
+    n_layer: int = 4  # transformer blocks
+    n_head: int = 4  # attention heads per block
+    n_embd: int = 192  # width of the residual stream
+    dropout: float = 0.0  # dropout probability while training
+    pos_encoding: str = "learned"  # "learned", "sinusoidal" or "none"
+
+    def __post_init__(self):
+        for name in ("vocab_size", "block_size", "n_layer", "n_head", "n_embd"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        if self.n_embd % self.n_head:
+            raise ValueError(f"n_head must divide n_embd={self.n_embd}, got n_head={self.n_head}")
+        if not 0 <= self.dropout < 1:
+            raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
+        if self.pos_encoding not in POS_ENCODINGS:
+            raise ValueError(f"pos_encoding must be one of {POS_ENCODINGS}, got {self.pos_encoding!r}")
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def causal_attention(q, k, v):
+    """Scaled dot-product attention with a causal mask, written out; returns (output, weights)."""
+    T = q.size(-2)
+    scores = q @ k.transpose(-2, -1) / math.sqrt(k.size(-1))  # (..., T, T)
+    future = torch.ones(T, T, dtype=torch.bool, device=q.device).triu(1)
+    scores = scores.masked_fill(future, float("-inf"))  # a token may not look ahead
+    weights = torch.softmax(scores, dim=-1)  # each row sums to 1
+    return weights @ v, weights  # (..., T, hs), (..., T, T)
+
+
+def sinusoidal_encoding(block_size: int, n_embd: int) -> torch.Tensor:
+    """The fixed sine/cosine position codes of Vaswani et al. (2017), shape (block_size, n_embd)."""
+    position = torch.arange(block_size, dtype=torch.float32)[:, None]
+    freq = torch.exp(torch.arange(0, n_embd, 2, dtype=torch.float32) * (-math.log(10000.0) / n_embd))
+    pe = torch.zeros(block_size, n_embd)
+    pe[:, 0::2] = torch.sin(position * freq)
+    pe[:, 1::2] = torch.cos(position * freq[: n_embd // 2])
+    return pe
+
+
+class CausalSelfAttention(nn.Module):
+    def __init__(self, config: GPTConfig):
+        super().__init__()
+        self.n_head = config.n_head
+        self.c_attn = nn.Linear(config.n_embd, 3 * config.n_embd)  # queries, keys, values at once
+        self.c_proj = nn.Linear(config.n_embd, config.n_embd)
+        self.resid_dropout = nn.Dropout(config.dropout)
+        self.dropout = config.dropout
+        self.head_mask = None  # optional (n_head,) tensor of 0/1: ablate heads by zeroing their output
+
+    def forward(self, x, return_weights=False):
+        B, T, C = x.size()
+        q, k, v = self.c_attn(x).split(C, dim=2)
+        q, k, v = (t.view(B, T, self.n_head, C // self.n_head).transpose(1, 2) for t in (q, k, v))  # (B, nh, T, hs)
+        if return_weights:
+            y, weights = causal_attention(q, k, v)
+        else:
+            p = self.dropout if self.training else 0.0
+            y, weights = F.scaled_dot_product_attention(q, k, v, dropout_p=p, is_causal=True), None
+        if self.head_mask is not None:
+            y = y * self.head_mask.view(1, -1, 1, 1).to(y)
+        y = y.transpose(1, 2).contiguous().view(B, T, C)  # heads side by side again
+        return self.resid_dropout(self.c_proj(y)), weights
+
+
+class MLP(nn.Module):
+    """The feed-forward network: the same two-layer perceptron applied at every position."""
+
+    def __init__(self, config: GPTConfig):
+        super().__init__()
+        self.c_fc = nn.Linear(config.n_embd, 4 * config.n_embd)
+        self.gelu = nn.GELU()
+        self.c_proj = nn.Linear(4 * config.n_embd, config.n_embd)
+        self.dropout = nn.Dropout(config.dropout)
+
+    def forward(self, x):
+        return self.dropout(self.c_proj(self.gelu(self.c_fc(x))))
+
+
+class Block(nn.Module):
+    """Pre-norm transformer block: x + attention(norm(x)), then x + mlp(norm(x))."""
+
+    def __init__(self, config: GPTConfig):
+        super().__init__()
+        self.ln_1 = nn.LayerNorm(config.n_embd)
+        self.attn = CausalSelfAttention(config)
+        self.ln_2 = nn.LayerNorm(config.n_embd)
+        self.mlp = MLP(config)
+        self.use_mlp = True  # set False to ablate this block's feed-forward network
+
+    def forward(self, x, return_weights=False):
+        attn_out, weights = self.attn(self.ln_1(x), return_weights)
+        x = x + attn_out
+        if self.use_mlp:
+            x = x + self.mlp(self.ln_2(x))
+        return x, weights
+
+
+class GPT(nn.Module):
+    def __init__(self, config: GPTConfig):
+        super().__init__()
+        self.config = config
+        self.wte = nn.Embedding(config.vocab_size, config.n_embd)  # token embeddings
+        if config.pos_encoding == "learned":
+            self.wpe = nn.Embedding(config.block_size, config.n_embd)
+        elif config.pos_encoding == "sinusoidal":
+            self.register_buffer("sinusoid", sinusoidal_encoding(config.block_size, config.n_embd), persistent=False)
+        self.drop = nn.Dropout(config.dropout)
+        self.blocks = nn.ModuleList(Block(config) for _ in range(config.n_layer))
+        self.ln_f = nn.LayerNorm(config.n_embd)
+        self.lm_head = nn.Linear(config.n_embd, config.vocab_size, bias=False)
+        self.lm_head.weight = self.wte.weight  # weight tying (Press & Wolf, 2017)
+        self.apply(self._init_weights)
+        for name, p in self.named_parameters():
+            if name.endswith("c_proj.weight"):  # GPT-2: scale residual projections by depth
+                nn.init.normal_(p, mean=0.0, std=0.02 / math.sqrt(2 * config.n_layer))
+
+    @staticmethod
+    def _init_weights(module):
+        if isinstance(module, nn.Linear):
+            nn.init.normal_(module.weight, mean=0.0, std=0.02)
+            if module.bias is not None:
+                nn.init.zeros_(module.bias)
+        elif isinstance(module, nn.Embedding):
+            nn.init.normal_(module.weight, mean=0.0, std=0.02)
+
+    def num_params(self) -> int:
+        return sum(p.numel() for p in self.parameters())
+
+    @property
+    def device(self) -> torch.device:
+        return self.wte.weight.device
+
+    def position_encoding(self, T: int) -> torch.Tensor | None:
+        """What is added to the token embeddings at positions 0..T-1, shape (T, n_embd), or None."""
+        if self.config.pos_encoding == "learned":
+            return self.wpe.weight[:T]
+        if self.config.pos_encoding == "sinusoidal":
+            return self.sinusoid[:T]
+        return None
+
+    def embed(self, idx):
+        """Token ids (B, T) to the start of the residual stream (B, T, n_embd)."""
+        T = idx.size(1)
+        if T > self.config.block_size:
+            raise ValueError(f"sequence length {T} exceeds block_size={self.config.block_size}")
+        x = self.wte(idx)
+        pos = self.position_encoding(T)
+        return self.drop(x if pos is None else x + pos)
+
+    def forward(self, idx, targets=None):
+        x = self.embed(idx)  # (B, T, C)
+        for block in self.blocks:
+            x, _ = block(x)
+        logits = self.lm_head(self.ln_f(x))  # (B, T, vocab_size)
+        loss = None
+        if targets is not None:
+            loss = F.cross_entropy(logits.view(-1, logits.size(-1)), targets.reshape(-1))
+        return logits, loss
+
+    def forward_traced(self, idx):
+        """Forward through the explicit attention path; returns logits, attention (B, L, nh, T, T), hidden (B, L+1, T, C)."""
+        x = self.embed(idx)
+        hidden, attention = [x], []
+        for block in self.blocks:
+            x, weights = block(x, return_weights=True)
+            hidden.append(x)
+            attention.append(weights)
+        logits = self.lm_head(self.ln_f(x))
+        return logits, torch.stack(attention, dim=1), torch.stack(hidden, dim=1)

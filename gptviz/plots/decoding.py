@@ -1,0 +1,2 @@
+"""(placeholder: filled by its chapter's work)"""
+__all__: list[str] = []

@@ -1,0 +1,49 @@
+"""`inspect`: one forward pass that returns everything a picture of the model needs."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+
+@dataclass
+class Trace:
+    """What the model saw and computed for one text."""
+
+    text: str
+    tokens: list[str]  # the T tokens, as strings
+    ids: np.ndarray  # (T,) token ids
+    attention: np.ndarray  # (n_layer, n_head, T, T): row i = how position i spreads its attention
+    hidden: np.ndarray  # (n_layer + 1, T, n_embd): residual stream after embedding and after each block
+    logits: np.ndarray  # (T, vocab_size)
+    probs: np.ndarray  # (T, vocab_size): next-token distribution at every position
+
+
+@torch.no_grad()
+def inspect(model, tokenizer, text: str) -> Trace:
+    """Run `text` through the model on the explicit attention path and record every stage."""
+    if not text:
+        raise ValueError("text must contain at least one character")
+    block_size = model.config.block_size
+    if len(text) > block_size:
+        raise ValueError(f"text is {len(text)} tokens long; inspect takes at most block_size={block_size}")
+    ids = tokenizer.encode(text)
+    idx = torch.tensor([ids], dtype=torch.long, device=model.device)
+    was_training = model.training
+    model.eval()
+    try:
+        logits, attention, hidden = model.forward_traced(idx)
+    finally:
+        model.train(was_training)
+    probs = torch.softmax(logits[0].double(), dim=-1)
+    return Trace(
+        text=text,
+        tokens=[tokenizer.chars[i] for i in ids],
+        ids=np.asarray(ids),
+        attention=attention[0].double().cpu().numpy(),
+        hidden=hidden[0].cpu().numpy(),
+        logits=logits[0].cpu().numpy(),
+        probs=probs.cpu().numpy(),
+    )

@@ -1,0 +1,70 @@
+"""The wiring every explorer shares, and the overview explorer of chapter 00."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import ipywidgets as widgets
+from IPython.display import display
+from matplotlib.figure import Figure
+
+from ..plots.core import attention_heatmap, next_token_bars
+from ..trace import inspect
+
+
+def show(output: widgets.Output, *items) -> None:
+    """Replace what `output` shows with `items` (figures, text); an exception is shown there, not swallowed."""
+    with output:
+        output.clear_output(wait=True)
+        for item in items:
+            display(item)
+
+
+def explorer(controls: dict[str, widgets.ValueWidget], render: Callable[..., object]) -> widgets.VBox:
+    """Controls above an output; any change calls render(**values) and shows what it returns."""
+    output = widgets.Output()
+
+    def update(_change=None):
+        result = render(**{name: control.value for name, control in controls.items()})
+        show(output, *(result if isinstance(result, (list, tuple)) else [result]))
+
+    for control in controls.values():
+        control.observe(update, names="value")
+    box = widgets.VBox([widgets.HBox(list(controls.values()), layout={"flex_flow": "row wrap"}), output])
+    box.update = update  # lets a test or the notebook force a redraw
+    update()
+    return box
+
+
+def overview_figure(model, tokenizer, prompt: str, layer: int = 0, head: int = 0, top: int = 10) -> Figure:
+    """One head's attention on the prompt beside the model's next-token probabilities."""
+    trace = inspect(model, tokenizer, prompt)
+    fig = Figure(figsize=(12.5, 5.2), layout="constrained")
+    left, right = fig.subplots(1, 2, width_ratios=[1.25, 1])
+    attention_heatmap(trace.attention[layer, head], trace.tokens, f"Layer {layer}, head {head}: who looks at whom", ax=left)
+    shown = repr(prompt[-12:])
+    next_token_bars(trace.probs[-1], tokenizer.chars, top, f"What comes after …{shown}?", ax=right)
+    return fig
+
+
+def overview_explorer(model, tokenizer, prompt: str = "ROMEO:\nBut soft, what light") -> widgets.VBox:
+    """Type a prompt, pick a layer and head: see the attention and the next-token probabilities."""
+    cfg = model.config
+    controls = {
+        "prompt": widgets.Text(value=prompt, description="prompt", continuous_update=False,
+                               layout={"width": "420px"}),
+        "layer": widgets.IntSlider(0, 0, cfg.n_layer - 1, description="layer"),
+        "head": widgets.IntSlider(0, 0, cfg.n_head - 1, description="head"),
+    }
+
+    def render(prompt, layer, head):
+        if not prompt:
+            return "Type at least one character."
+        return overview_figure(model, tokenizer, prompt[-cfg.block_size:], layer, head)
+
+    return explorer(controls, render)
+
+
+__all__ = ["show", "explorer", "overview_figure", "overview_explorer"]
+
+
