@@ -18,7 +18,8 @@ CONFIG = "config.json"
 TIED = "lm_head.weight"  # the same tensor as wte.weight; stored once
 
 
-def save(model: GPT, tokenizer: CharTokenizer, directory, dtype: torch.dtype = torch.float32, extra: dict | None = None):
+def save(model: GPT, tokenizer: CharTokenizer, directory, dtype: torch.dtype = torch.float32,
+         extra: dict | None = None) -> Path:
     """Write `directory/model.safetensors` and `directory/config.json`."""
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
@@ -56,7 +57,8 @@ def load(directory, device: str | torch.device = "cpu") -> tuple[GPT, CharTokeni
         raise ValueError(f"{Path(directory) / CONFIG}: bad model config: {err}") from err
     tokenizer = CharTokenizer.from_dict(config["tokenizer"])
     if tokenizer.vocab_size != model_config.vocab_size:
-        raise ValueError(f"{directory}: tokenizer has {tokenizer.vocab_size} tokens but vocab_size={model_config.vocab_size}")
+        raise ValueError(f"{directory}: tokenizer has {tokenizer.vocab_size} tokens "
+                         f"but the model config says vocab_size={model_config.vocab_size}")
     if not weights_path.is_file():
         raise FileNotFoundError(f"checkpoint is missing its weights: {weights_path}")
     try:

@@ -7,10 +7,10 @@ import sys
 
 import torch
 
-from .checkpoint import load, load_pretrained, pretrained_dir, save
+from .checkpoint import load, load_pretrained, save
 from .data import load_corpus
 from .device import pick_device
-from .model import POS_ENCODINGS, GPT, GPTConfig
+from .model import GPT, POS_ENCODINGS, GPTConfig
 from .sampling import generate
 from .tokenizer import CharTokenizer
 from .training import TrainConfig, train

@@ -184,7 +184,7 @@ class GPT(nn.Module):
         return logits, loss
 
     def forward_traced(self, idx):
-        """Forward through the explicit attention path; returns logits, attention (B, L, nh, T, T), hidden (B, L+1, T, C)."""
+        """Forward on the explicit attention path: logits, attention (B, L, nh, T, T), hidden (B, L+1, T, C)."""
         x = self.embed(idx)
         hidden, attention = [x], []
         for block in self.blocks:

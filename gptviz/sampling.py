@@ -40,7 +40,7 @@ def filter_probs(logits: torch.Tensor, temperature=1.0, top_k=None, top_p=None) 
 
 
 def prompt_ids(model, tokenizer, text: str) -> torch.Tensor:
-    """The prompt as a (1, T) id tensor on the model's device: an empty prompt is a newline, a long one keeps its end."""
+    """The prompt as (1, T) ids on the model's device: an empty prompt is a newline, a long one keeps its end."""
     ids = tokenizer.encode(text or "\n")[-model.config.block_size :]
     return torch.tensor([ids], dtype=torch.long, device=model.device)
 

@@ -30,7 +30,8 @@ def attention_heatmap(weights, tokens, title="Attention weights", ax=None) -> Fi
     weights = np.asarray(weights)
     labels = [token_label(t) for t in tokens]
     if weights.shape != (len(labels), len(labels)):
-        raise ValueError(f"weights must be ({len(labels)}, {len(labels)}) for {len(labels)} tokens, got {weights.shape}")
+        n = len(labels)
+        raise ValueError(f"weights must be ({n}, {n}) for {n} tokens, got {weights.shape}")
     size = min(9.0, 2.5 + 0.22 * len(labels))
     fig, ax = new_figure(size + 1.2, size) if ax is None else (ax.figure, ax)
     image = ax.imshow(weights, cmap=SEQUENTIAL, vmin=0, vmax=1, interpolation="nearest")

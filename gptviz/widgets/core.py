@@ -8,7 +8,7 @@ import ipywidgets as widgets
 from IPython.display import display
 from matplotlib.figure import Figure
 
-from ..plots.core import attention_heatmap, next_token_bars
+from ..plots.core import attention_heatmap, next_token_bars, token_label
 from ..trace import inspect
 
 
@@ -41,9 +41,10 @@ def overview_figure(model, tokenizer, prompt: str, layer: int = 0, head: int = 0
     trace = inspect(model, tokenizer, prompt)
     fig = Figure(figsize=(12.5, 5.2), layout="constrained")
     left, right = fig.subplots(1, 2, width_ratios=[1.25, 1])
-    attention_heatmap(trace.attention[layer, head], trace.tokens, f"Layer {layer}, head {head}: who looks at whom", ax=left)
-    shown = repr(prompt[-12:])
-    next_token_bars(trace.probs[-1], tokenizer.chars, top, f"What comes after …{shown}?", ax=right)
+    title = f"Layer {layer}, head {head}: who looks at whom"
+    attention_heatmap(trace.attention[layer, head], trace.tokens, title, ax=left)
+    tail = "".join(token_label(t) for t in trace.tokens[-14:])
+    next_token_bars(trace.probs[-1], tokenizer.chars, top, f"What comes after “…{tail}”?", ax=right)
     return fig
 
 

@@ -1,0 +1,33 @@
+"""The install files agree with each other."""
+
+import re
+import tomllib
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def names(requirements):
+    return {re.split(r"[<>=!~ \[]", r.strip(), maxsplit=1)[0].lower() for r in requirements}
+
+
+def environment_packages() -> set[str]:
+    """Package names listed under `dependencies:` in environment.yml (conda and pip sections)."""
+    lines = (ROOT / "environment.yml").read_text().splitlines()
+    items = [line.strip()[2:] for line in lines[lines.index("dependencies:") :] if line.strip().startswith("- ")]
+    return names(i for i in items if i not in ("pip", "pip:", "-e .") and not i.startswith("python="))
+
+
+def test_environment_yml_lists_the_same_packages_as_pyproject():
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    wanted = names(project["dependencies"]) | names(project["optional-dependencies"]["dev"])
+    listed = environment_packages()
+    assert wanted == listed, f"only in pyproject: {wanted - listed}; only in environment.yml: {listed - wanted}"
+    assert "      - -e ." in (ROOT / "environment.yml").read_text()  # installs the project itself
+
+
+def test_torch_range_admits_the_cpu_build_ci_installs():
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    (torch_req,) = [r for r in project["dependencies"] if r.startswith("torch")]
+    assert torch_req == "torch>=2.2,<3"  # 2.13.0 satisfies it; .ci/run installs exactly that build first
+    assert "torch==2.13.0" in (ROOT / ".ci" / "run").read_text()
