@@ -2,7 +2,7 @@
 PYTHON ?= python3
 TORCH ?= torch==2.13.0
 
-.PHONY: install lab test unit notebooks lint
+.PHONY: install lab test unit notebooks lint execute
 
 install:
 	@$(PYTHON) -c "import torch" 2>/dev/null || $(PYTHON) -m pip install "$(TORCH)"
@@ -21,3 +21,7 @@ notebooks:
 	$(PYTHON) -m pytest --nbval notebooks --sanitize-with tests/nbval_sanitize.cfg -p no:cacheprovider
 
 test: install lint unit notebooks
+
+# Re-run the notebooks (or NB="notebooks/03_self_attention.ipynb ...") and save them with fresh outputs.
+execute:
+	$(PYTHON) tools/execute_notebooks.py $(NB)

@@ -109,3 +109,12 @@ def random_batch(
 def as_ids(text: str, tokenizer) -> torch.Tensor:
     """Encode a whole text into a 1-D tensor of token ids."""
     return torch.from_numpy(np.asarray(tokenizer.encode(text), dtype=np.int64))
+
+
+def known_word_fraction(text: str, reference: str) -> float:
+    """Share of the words in `text` that also occur in `reference` (a rough 'is it real English?' score)."""
+    words = re.findall(r"[a-z']+", text.lower())
+    if not words:
+        return 0.0
+    vocabulary = set(re.findall(r"[a-z']+", reference.lower()))
+    return sum(w in vocabulary for w in words) / len(words)

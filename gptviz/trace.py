@@ -20,6 +20,18 @@ class Trace:
     logits: np.ndarray  # (T, vocab_size)
     probs: np.ndarray  # (T, vocab_size): next-token distribution at every position
 
+    def stages(self) -> list[tuple[str, tuple[int, ...], str]]:
+        """The pipeline from text to next-token probabilities: (stage, array shape, what it holds)."""
+        L, H, T, _ = self.attention.shape
+        rows = [("text", (len(self.text),), "the characters typed"),
+                ("token ids", self.ids.shape, "one integer per token"),
+                ("embeddings", self.hidden[0].shape, "a vector per token, plus its position")]
+        rows += [(f"block {i}", self.hidden[i + 1].shape, f"after {H} attention heads and the MLP of block {i}")
+                 for i in range(L)]
+        rows += [("logits", self.logits.shape, "a score for every vocabulary token, at every position"),
+                 ("probabilities", self.probs.shape, "softmax of the logits: each row sums to 1")]
+        return rows
+
 
 @torch.no_grad()
 def inspect(model, tokenizer, text: str) -> Trace:
