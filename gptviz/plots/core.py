@@ -6,6 +6,11 @@ import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
+try:  # in Jupyter, loading the inline backend is what makes a Figure display as a PNG (no pyplot needed)
+    import matplotlib_inline.backend_inline  # noqa: F401
+except ImportError:  # plain Python: figures are saved, not displayed
+    pass
+
 SEQUENTIAL = "viridis"  # perceptually uniform, colour-blind safe, survives a projector
 DIVERGING = "PuOr_r"  # colour-blind safe for signed values
 # Okabe & Ito (2008) colour-blind-safe palette, for lines and bars
@@ -35,7 +40,9 @@ def attention_heatmap(weights, tokens, title="Attention weights", ax=None) -> Fi
     size = min(9.0, 2.5 + 0.22 * len(labels))
     fig, ax = new_figure(size + 1.2, size) if ax is None else (ax.figure, ax)
     image = ax.imshow(weights, cmap=SEQUENTIAL, vmin=0, vmax=1, interpolation="nearest")
-    step = max(1, len(labels) // 40)  # keep labels readable on long texts
+    height_inches = fig.get_figheight() * ax.get_position().height
+    fits = max(2, int(height_inches * 72 / (FONT_SIZE * 1.2)))  # labels that fit without overlapping
+    step = -(-len(labels) // fits)
     ticks = np.arange(0, len(labels), step)
     ax.set_xticks(ticks, [labels[i] for i in ticks], fontsize=FONT_SIZE - 1)
     ax.set_yticks(ticks, [labels[i] for i in ticks], fontsize=FONT_SIZE - 1)
