@@ -25,7 +25,14 @@ def explorer(controls: dict[str, widgets.ValueWidget], render: Callable[..., obj
     output = widgets.Output()
 
     def update(_change=None):
-        result = render(**{name: control.value for name, control in controls.items()})
+        try:
+            result = render(**{name: control.value for name, control in controls.items()})
+        except Exception:
+            if _change is None:  # building the explorer: fail the cell, where nbval and the learner see it
+                raise
+            with output:  # a control moved: the Output shows the traceback under the controls
+                output.clear_output(wait=True)
+                raise
         show(output, *(result if isinstance(result, (list, tuple)) else [result]))
 
     for control in controls.values():
@@ -52,8 +59,8 @@ def overview_explorer(model, tokenizer, prompt: str = "ROMEO:\nBut soft, what li
     """Type a prompt, pick a layer and head: see the attention and the next-token probabilities."""
     cfg = model.config
     controls = {
-        "prompt": widgets.Text(value=prompt, description="prompt", continuous_update=False,
-                               layout={"width": "420px"}),
+        "prompt": widgets.Textarea(value=prompt, description="prompt", continuous_update=False,
+                                   layout={"width": "420px", "height": "70px"}),  # keeps newlines
         "layer": widgets.IntSlider(0, 0, cfg.n_layer - 1, description="layer"),
         "head": widgets.IntSlider(0, 0, cfg.n_head - 1, description="head"),
     }
