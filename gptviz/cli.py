@@ -1,4 +1,4 @@
-"""The `gptviz` command: train a model, or generate text from one."""
+"""The `gptviz` command: train a model, generate text from one, or export the notebooks as a static book."""
 
 from __future__ import annotations
 
@@ -50,6 +50,13 @@ def generate_command(args) -> None:
     print(args.prompt + text)
 
 
+def book_command(args) -> None:
+    from .book import build_book  # nbconvert is slow to import: only this command needs it
+
+    pages = build_book(args.outdir, args.notebooks)
+    print(f"wrote {len(pages) - 1} chapters and {pages[0]} (open it in a browser)", file=sys.stderr)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="gptviz", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -85,6 +92,12 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--seed", type=int, default=None)
     g.add_argument("--device", default="cpu")
     g.set_defaults(func=generate_command)
+
+    b = sub.add_parser("book", help="export the notebooks, with their saved outputs, as a static HTML book")
+    b.add_argument("outdir", help="folder for index.html and one page per chapter")
+    b.add_argument("--notebooks", default=None,
+                   help="folder of NN_title.ipynb chapters (default: ./notebooks, else the one beside gptviz)")
+    b.set_defaults(func=book_command)
     return parser
 
 

@@ -1,0 +1,201 @@
+"""The notebooks as a static HTML book, read in a browser without Python: `gptviz book OUTDIR`.
+
+Each chapter is exported by nbconvert with its saved outputs (nothing is executed), images embedded so every page
+stands alone, links between chapters, and an index page listing the chapters in order. Interactive controls cannot
+run without a kernel, so the book shows a note where one was; each chapter's static figures carry its point.
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import nbformat
+
+CHAPTER_PATTERN = "[0-9][0-9]_*.ipynb"  # notebooks/NN_title.ipynb, in the order of their numbers
+BOOK_TITLE = "How does ChatGPT work?"
+
+# nbconvert's JupyterLab template, plus navigation between chapters and author-hidden code (e.g. an exercise's
+# solution) folded behind a "show the code" switch.
+TEMPLATE = r"""{%- extends 'lab/index.html.j2' -%}
+{% block extra_css %}
+{{ super() }}
+<style type="text/css">
+nav.book-nav { display: flex; justify-content: space-between; gap: 1em; margin: 0.8em 0;
+  padding: 0.6em 1em; font: 15px/1.4 system-ui, sans-serif; border: 1px solid #d0d0d0; border-radius: 6px;
+  background: #f7f7f7; }
+nav.book-nav a { color: #0b5cad; text-decoration: none; }
+nav.book-nav a:hover { text-decoration: underline; }
+nav.book-nav .book-nav-slot { flex: 1; }
+nav.book-nav .book-nav-contents { text-align: center; }
+nav.book-nav .book-nav-next { text-align: right; }
+.book-widget-note { margin: 0.3em 0; padding: 0.5em 0.8em; border-left: 4px solid #e69f00; background: #fff8e6;
+  font: 14px/1.4 system-ui, sans-serif; }
+details.book-hidden-code > summary { cursor: pointer; color: #0b5cad; font: 14px system-ui, sans-serif;
+  padding: 0.3em 0; }
+</style>
+{% endblock extra_css %}
+
+{%- macro book_nav(book) -%}
+{%- if book -%}
+<nav class="book-nav" aria-label="chapters">
+  <span class="book-nav-slot book-nav-prev">
+    {%- if book.prev %}<a rel="prev" href="{{ book.prev.href }}">&larr; {{ book.prev.title | escape_html }}</a>
+    {%- endif %}</span>
+  <span class="book-nav-slot book-nav-contents"><a rel="contents" href="{{ book.index }}">Contents</a>
+    {%- if book.position %} &middot; {{ book.position }}{% endif %}</span>
+  <span class="book-nav-slot book-nav-next">
+    {%- if book.next %}<a rel="next" href="{{ book.next.href }}">{{ book.next.title | escape_html }} &rarr;</a>
+    {%- endif %}</span>
+</nav>
+{%- endif -%}
+{%- endmacro -%}
+
+{%- block body_header -%}
+{{ super() }}
+{{ book_nav(resources.book) }}
+{%- endblock body_header -%}
+
+{% block body_footer %}
+{{ book_nav(resources.book) }}
+{{ super() }}
+{% endblock body_footer %}
+
+{% block input_group -%}
+{%- if cell.metadata.get('jupyter', {}).get('source_hidden') -%}
+<details class="book-hidden-code"><summary>Show the code</summary>
+{{ super() }}
+</details>
+{%- else -%}
+{{ super() }}
+{%- endif -%}
+{% endblock input_group %}
+
+{#- Only widgets need require.js, and the book replaces every widget with a note: no script from elsewhere. -#}
+{%- block html_head_js_requirejs -%}
+{%- endblock html_head_js_requirejs -%}
+"""
+WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
+WIDGET_NOTE = ('<div class="book-widget-note">Interactive control: open this chapter in Jupyter to use it. '
+               "The figures on this page make the same point.</div>")
+
+# A relative link to a notebook, in Markdown or HTML: (05_positional_encoding.ipynb#anchor) or href="x.ipynb".
+NOTEBOOK_LINK = re.compile(r"""(?P<open>\]\(\s*<?|href=["'])(?P<target>(?![a-z][a-z0-9+.-]*:)[^)"'>\s]*?)\.ipynb\b""",
+                           re.IGNORECASE)
+TEST_DIRECTIVE = re.compile(r"^\s*#\s*NBVAL_\w+\s*\n?", re.MULTILINE)  # nbval's markers mean nothing to a reader
+
+
+@dataclass(frozen=True)
+class Chapter:
+    """One notebook of the book: where it is, its title, and the page it becomes."""
+
+    notebook: Path
+    title: str
+
+    @property
+    def page(self) -> str:
+        return self.notebook.stem + ".html"
+
+
+def chapter_title(nb: nbformat.NotebookNode, fallback: str) -> str:
+    """The text of the notebook's first Markdown heading, or `fallback` when it has none."""
+    for cell in nb.cells:
+        if cell.cell_type != "markdown":
+            continue
+        for line in cell.source.splitlines():
+            heading = re.match(r"^\s{0,3}#{1,6}\s+(.+?)\s*#*\s*$", line)
+            if heading:
+                return re.sub(r"[*_`]", "", heading.group(1)).strip()
+    return fallback
+
+
+def find_chapters(notebooks_dir: str | Path) -> list[Chapter]:
+    """The chapters in `notebooks_dir` (files named NN_title.ipynb), in order, with their titles."""
+    folder = Path(notebooks_dir)
+    if not folder.is_dir():
+        raise FileNotFoundError(f"notebooks_dir: no folder {folder}")
+    paths = sorted(folder.glob(CHAPTER_PATTERN))
+    if not paths:
+        raise FileNotFoundError(f"notebooks_dir: no chapter notebooks ({CHAPTER_PATTERN}) in {folder}")
+    chapters = []
+    for path in paths:
+        fallback = path.stem.split("_", 1)[-1].replace("_", " ").capitalize()
+        chapters.append(Chapter(path, chapter_title(nbformat.read(path, as_version=4), fallback)))
+    return chapters
+
+
+def default_notebooks_dir() -> Path:
+    """notebooks/ in the current folder if there is one, else the one beside the gptviz package (a source checkout)."""
+    here = Path("notebooks")
+    return here if here.is_dir() else Path(__file__).resolve().parents[1] / "notebooks"
+
+
+def _for_readers(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
+    """A copy of `nb` for reading: links to other notebooks point at their pages, widgets become a note, and
+    test-only markers are gone."""
+    nb = copy.deepcopy(nb)
+    for cell in nb.cells:
+        if cell.cell_type == "markdown":
+            cell.source = NOTEBOOK_LINK.sub(lambda m: f"{m['open']}{m['target']}.html", cell.source)
+        elif cell.cell_type == "code":
+            cell.source = TEST_DIRECTIVE.sub("", cell.source)
+            for output in cell.outputs:  # a saved widget is only its id: a note tells the reader what was there
+                if WIDGET_VIEW in output.get("data", {}):
+                    output.data = nbformat.from_dict({"text/html": WIDGET_NOTE})
+    return nb
+
+
+def _exporter():
+    import jinja2
+    from nbconvert import HTMLExporter
+
+    return HTMLExporter(template_name="lab", template_file="book.html.j2", embed_images=True,
+                        extra_loaders=[jinja2.DictLoader({"book.html.j2": TEMPLATE})])
+
+
+def _index_notebook(chapters: list[Chapter]) -> nbformat.NotebookNode:
+    items = "\n".join(f"- [{chapter.title}]({chapter.page})" for chapter in chapters)  # titles carry their numbers
+    text = (f"# {BOOK_TITLE}\n\n"
+            "A compact GPT, trained on Shakespeare, taken apart one idea at a time. These pages are the chapter "
+            "notebooks with the outputs they had when they were last run: every figure and number is there, but "
+            "the sliders and text boxes need a running notebook. To use them, open the chapters in Jupyter "
+            "(`make lab` in the repository).\n\n"
+            f"## Chapters\n\n{items}\n")
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell(text)])
+    nb.metadata["title"] = BOOK_TITLE
+    return nb
+
+
+def build_book(outdir: str | Path, notebooks_dir: str | Path | None = None) -> list[Path]:
+    """Write index.html and one page per chapter into `outdir`; return the pages written, index first."""
+    chapters = find_chapters(notebooks_dir if notebooks_dir is not None else default_notebooks_dir())
+    out = Path(outdir)
+    out.mkdir(parents=True, exist_ok=True)
+    exporter = _exporter()
+
+    def link(chapter: Chapter | None) -> dict | None:
+        return None if chapter is None else {"href": chapter.page, "title": chapter.title}
+
+    index = out / "index.html"
+    first = {"index": "index.html", "prev": None, "next": link(chapters[0]), "position": ""}
+    body, _ = exporter.from_notebook_node(_index_notebook(chapters), resources={"book": first,
+                                                                                 "metadata": {"name": BOOK_TITLE}})
+    index.write_text(body, encoding="utf-8")
+    pages = [index]
+    for i, chapter in enumerate(chapters):
+        nb = nbformat.read(chapter.notebook, as_version=4)
+        nb.metadata["title"] = chapter.title
+        book = {"index": "index.html", "position": f"chapter {i + 1} of {len(chapters)}",
+                "prev": link(chapters[i - 1] if i > 0 else None),
+                "next": link(chapters[i + 1] if i + 1 < len(chapters) else None)}
+        resources = {"book": book, "metadata": {"name": chapter.title, "path": str(chapter.notebook.parent)}}
+        body, _ = exporter.from_notebook_node(_for_readers(nb), resources=resources)
+        page = out / chapter.page
+        page.write_text(body, encoding="utf-8")
+        pages.append(page)
+    return pages
+
+
+__all__ = ["Chapter", "build_book", "chapter_title", "default_notebooks_dir", "find_chapters"]
