@@ -1,2 +1,56 @@
-"""(placeholder: filled by its chapter's work)"""
-__all__: list[str] = []
+"""Chapter 02 explorers: drag the recurrent weight scale and the gap, watch the gradient and the gates."""
+
+from __future__ import annotations
+
+import ipywidgets as widgets
+import torch
+from matplotlib.figure import Figure
+
+from ..plots.rnn import lstm_gates, spectral_radius_plot
+from ..rnn import SYMBOLS, decode, letter_memory, memory_task, random_rnn_gradient
+from .core import explorer
+
+
+def radius_figure(radius: float, gap: int, hidden_size: int = 64, seed: int = 0) -> Figure:
+    """Gradient against distance for a random tanh RNN with this spectral radius, over gap + 2 steps."""
+    profile = random_rnn_gradient(radius, gap, hidden_size=hidden_size, seed=seed)
+    return spectral_radius_plot(profile, radius)
+
+
+def vanishing_gradient_explorer(radius: float = 0.9, gap: int = 60) -> widgets.VBox:
+    """Sliders for the recurrent matrix's spectral radius and the gap; the measured gradient through time."""
+    controls = {
+        "radius": widgets.FloatSlider(value=radius, min=0.3, max=2.0, step=0.05, description="spectral radius",
+                                      continuous_update=False, style={"description_width": "initial"}),
+        "gap": widgets.IntSlider(value=gap, min=5, max=200, step=5, description="gap", continuous_update=False),
+    }
+    return explorer(controls, radius_figure)
+
+
+def gates_figure(lstm, gap: int, example: int = 0) -> Figure:
+    """The trained LSTM's gates and cell state on one memory-task sequence of this gap, with its answer.
+
+    Units are sorted so that those whose state depends most on the letter at the end are on top.
+    """
+    ids, target = memory_task(1, gap, torch.Generator().manual_seed(example))
+    with torch.no_grad():
+        run = lstm.unroll(ids)
+    answer = SYMBOLS[run.logits.argmax(dim=1).item()]
+    verdict = "right" if answer == SYMBOLS[target.item()] else "wrong"
+    gates = {name: value[0] for name, value in run.gates.items()}  # (T, H) each
+    cell = torch.stack(run.cells, dim=1)[0]  # (T, H)
+    order = letter_memory(lstm, gap, example)[-1].argsort()[::-1]
+    title = f"LSTM on '{decode(ids[0][:12])}…?'  gap {gap}: answers {answer} ({verdict})"
+    return lstm_gates(gates, decode(ids[0]), cell=cell, order=order.copy(), title=title)
+
+
+def gate_explorer(lstm, gap: int = 50, max_gap: int = 150) -> widgets.VBox:
+    """Sliders for the gap and the example: the LSTM's gates over time (does it still hold the letter?)."""
+    controls = {
+        "gap": widgets.IntSlider(value=gap, min=1, max=max_gap, step=1, description="gap", continuous_update=False),
+        "example": widgets.IntSlider(value=0, min=0, max=20, description="example", continuous_update=False),
+    }
+    return explorer(controls, lambda gap, example: gates_figure(lstm, gap, example))
+
+
+__all__ = ["radius_figure", "vanishing_gradient_explorer", "gates_figure", "gate_explorer"]

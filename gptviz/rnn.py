@@ -1,0 +1,418 @@
+"""Before transformers: a tanh RNN and an LSTM, a long-range memory task, and gradients through time.
+
+The cells are written out by hand (`rnn_step`, `lstm_step`) so that every hidden state and every
+LSTM gate can be recorded; `RecurrentModel.forward` runs PyTorch's fused `nn.RNN` / `nn.LSTM` on the
+same weights for speed, and a test checks the two agree.
+
+The task: read one letter, then `gap` random digits, then "?", and answer the letter::
+
+    C 2 0 3 1 1 0 2 ... 3 ?   ->  C        (chance: 1 in 8)
+
+`gradient_through_time` measures ||dloss/dh_t|| for every step t, the loss being taken at the end.
+
+The accuracy-against-gap sweep shipped in `gptviz/data/rnn_sweep.json` was made with::
+
+    OMP_NUM_THREADS=1 python -m gptviz.rnn          # a few minutes on an idle CPU core
+
+which calls `sweep()` with the defaults below and writes the file with `save_sweep()`.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn as nn
+from torch.nn import functional as F
+
+from .model import GPT, GPTConfig
+
+SYMBOLS = "ABCDEFGH"  # what must be remembered: chance is 1 / len(SYMBOLS)
+DISTRACTORS = "0123"  # the noise in between
+QUERY = "?"  # "now answer"
+VOCAB = SYMBOLS + DISTRACTORS + QUERY
+CHANCE = 1 / len(SYMBOLS)
+KINDS = ("rnn", "lstm", "transformer")
+GATES = ("input", "forget", "output")
+SWEEP_PATH = Path(__file__).parent / "data" / "rnn_sweep.json"
+
+
+def _check_int(name: str, value, low: int, high: int | None = None) -> None:
+    if not isinstance(value, int) or isinstance(value, bool) or value < low or (high is not None and value > high):
+        allowed = f">= {low}" if high is None else f"between {low} and {high}"
+        raise ValueError(f"{name} must be an integer {allowed}, got {value!r}")
+
+
+def _check_kind(kind: str, allowed=KINDS) -> None:
+    if kind not in allowed:
+        raise ValueError(f"kind must be one of {allowed}, got {kind!r}")
+
+
+# --- the task ---------------------------------------------------------------------------------
+
+def memory_task(batch_size: int, gap: int, generator: torch.Generator | None = None):
+    """`batch_size` sequences "letter, `gap` digits, ?": ids (B, gap + 2) and the letter to recall (B,)."""
+    _check_int("batch_size", batch_size, 1)
+    _check_int("gap", gap, 0)
+    first = torch.randint(0, len(SYMBOLS), (batch_size, 1), generator=generator)
+    noise = torch.randint(len(SYMBOLS), len(SYMBOLS) + len(DISTRACTORS), (batch_size, gap), generator=generator)
+    query = torch.full((batch_size, 1), VOCAB.index(QUERY))
+    return torch.cat([first, noise, query], dim=1), first[:, 0]  # (B, T), (B,)
+
+
+def decode(ids) -> str:
+    """Token ids back to text, e.g. "C2031?"."""
+    return "".join(VOCAB[i] for i in torch.as_tensor(ids).tolist())
+
+
+# --- the cells, by hand -----------------------------------------------------------------------
+
+def rnn_step(x, h, weight_ih, weight_hh, bias_ih, bias_hh):
+    """One step of an Elman (1990) RNN: h_t = tanh(W_ih x_t + b_ih + W_hh h_{t-1} + b_hh)."""
+    return torch.tanh(x @ weight_ih.T + bias_ih + h @ weight_hh.T + bias_hh)  # (B, H)
+
+
+def lstm_step(x, h, c, weight_ih, weight_hh, bias_ih, bias_hh):
+    """One LSTM step (Hochreiter & Schmidhuber 1997, forget gate of Gers et al. 2000); returns h, c, (i, f, o).
+
+    The cell state c is a running sum: the forget gate f decides how much of it survives a step,
+    the input gate i how much new content g enters, the output gate o how much of it is shown as h.
+    """
+    i, f, g, o = (x @ weight_ih.T + bias_ih + h @ weight_hh.T + bias_hh).chunk(4, dim=1)  # PyTorch's order
+    i, f, g, o = torch.sigmoid(i), torch.sigmoid(f), torch.tanh(g), torch.sigmoid(o)
+    c = f * c + i * g  # (B, H): keep some of the old memory, write some new
+    h = o * torch.tanh(c)  # (B, H)
+    return h, c, (i, f, o)
+
+
+class _Cell(nn.Module):
+    """Weights in PyTorch's layout and initialisation (uniform in +-1/sqrt(hidden_size))."""
+
+    n_blocks = 1
+
+    def __init__(self, input_size: int, hidden_size: int):
+        super().__init__()
+        _check_int("input_size", input_size, 1)
+        _check_int("hidden_size", hidden_size, 1)
+        self.hidden_size = hidden_size
+        rows = self.n_blocks * hidden_size
+        self.weight_ih = nn.Parameter(torch.empty(rows, input_size))
+        self.weight_hh = nn.Parameter(torch.empty(rows, hidden_size))
+        self.bias_ih = nn.Parameter(torch.empty(rows))
+        self.bias_hh = nn.Parameter(torch.empty(rows))
+        for p in self.parameters():
+            nn.init.uniform_(p, -1 / math.sqrt(hidden_size), 1 / math.sqrt(hidden_size))
+
+    def weights(self):
+        return self.weight_ih, self.weight_hh, self.bias_ih, self.bias_hh
+
+
+class TanhRNNCell(_Cell):
+    """A hand-written `nn.RNNCell`: forward(x, h) -> next h."""
+
+    def forward(self, x, h):
+        return rnn_step(x, h, *self.weights())
+
+
+class LSTMCell(_Cell):
+    """A hand-written `nn.LSTMCell`: forward(x, (h, c)) -> (h, c, gates)."""
+
+    n_blocks = 4
+
+    def forward(self, x, state):
+        return lstm_step(x, *state, *self.weights())
+
+
+# --- the sequence models ----------------------------------------------------------------------
+
+@dataclass
+class Unrolled:
+    """Everything one explicit run records, step by step (T steps, batch B, H units)."""
+
+    logits: torch.Tensor  # (B, n_classes), read from the last step
+    hidden: list[torch.Tensor]  # T tensors (B, H): h_t, kept in the graph for gradients
+    cells: list[torch.Tensor] = field(default_factory=list)  # LSTM only: c_t
+    gates: dict[str, torch.Tensor] = field(default_factory=dict)  # LSTM only: name -> (B, T, H)
+
+
+class RecurrentModel(nn.Module):
+    """Embedding -> tanh RNN or LSTM -> linear read-out of the last hidden state into len(SYMBOLS) classes.
+
+    `forward` is the fast fused path (training); `unroll` is the same maths step by step (inspection).
+    """
+
+    def __init__(self, kind: str = "lstm", hidden_size: int = 32, embed_size: int = 16, forget_bias: float = 4.0):
+        super().__init__()
+        _check_kind(kind, ("rnn", "lstm"))
+        _check_int("hidden_size", hidden_size, 1)
+        _check_int("embed_size", embed_size, 1)
+        self.kind = kind
+        self.embed = nn.Embedding(len(VOCAB), embed_size)
+        core = nn.RNN if kind == "rnn" else nn.LSTM
+        self.core = core(embed_size, hidden_size, batch_first=True)
+        self.head = nn.Linear(hidden_size, len(SYMBOLS))
+        if kind == "lstm":
+            # start with the forget gate open, sigmoid(4) = 0.98 (Gers et al. 2000; Jozefowicz et al. 2015 use 1)
+            with torch.no_grad():
+                self.core.bias_ih_l0[hidden_size:2 * hidden_size] += forget_bias
+
+    @property
+    def hidden_size(self) -> int:
+        return self.core.hidden_size
+
+    def weights(self):
+        """(W_ih, W_hh, b_ih, b_hh) of the recurrent layer, in PyTorch's layout."""
+        c = self.core
+        return c.weight_ih_l0, c.weight_hh_l0, c.bias_ih_l0, c.bias_hh_l0
+
+    def forward(self, ids):
+        """Fast path: ids (B, T) -> logits (B, n_classes) from the last step."""
+        states, _ = self.core(self.embed(ids))  # (B, T, H)
+        return self.head(states[:, -1])
+
+    def unroll(self, ids) -> Unrolled:
+        """Explicit path: the hand-written cell, one step at a time, recording every state (and gate)."""
+        x = self.embed(ids)  # (B, T, E)
+        B, T, _ = x.shape
+        h = x.new_zeros(B, self.hidden_size)
+        c = x.new_zeros(B, self.hidden_size)
+        out = Unrolled(logits=None, hidden=[])
+        gates = {name: [] for name in GATES}
+        for t in range(T):
+            if self.kind == "rnn":
+                h = rnn_step(x[:, t], h, *self.weights())
+            else:
+                h, c, step_gates = lstm_step(x[:, t], h, c, *self.weights())
+                out.cells.append(c)
+                for name, value in zip(GATES, step_gates, strict=True):
+                    gates[name].append(value)
+            out.hidden.append(h)
+        out.logits = self.head(h)
+        if self.kind == "lstm":
+            out.gates = {name: torch.stack(values, dim=1) for name, values in gates.items()}  # (B, T, H)
+        return out
+
+
+def set_spectral_radius(model: RecurrentModel, radius: float) -> RecurrentModel:
+    """Rescale the recurrent matrix W_hh (each gate's block, for an LSTM) so its spectral radius is `radius`."""
+    if not (isinstance(radius, (int, float)) and 0 <= radius <= 10):
+        raise ValueError(f"radius must be a number between 0 and 10, got {radius!r}")
+    with torch.no_grad():
+        w = model.core.weight_hh_l0
+        H = model.hidden_size
+        for block in w.split(H, dim=0):  # (H, H) each
+            current = torch.linalg.eigvals(block).abs().max()
+            block.mul_(radius / current)
+    return model
+
+
+def transformer_for_task(gap: int, n_layer: int = 1, n_embd: int = 32, n_head: int = 2) -> GPT:
+    """The compact GPT, sized for the memory task: it reads the whole sequence, gap + 2 tokens."""
+    _check_int("gap", gap, 0)
+    config = GPTConfig(vocab_size=len(VOCAB), block_size=gap + 2, n_layer=n_layer, n_head=n_head, n_embd=n_embd)
+    return GPT(config)
+
+
+def make_model(kind: str, gap: int, seed: int = 0, **kwargs) -> nn.Module:
+    """A fresh RNN, LSTM or transformer for the task at this gap, its weights drawn from `seed`."""
+    _check_kind(kind)
+    _check_int("gap", gap, 0)
+    torch.manual_seed(seed)
+    if kind == "transformer":
+        return transformer_for_task(gap, **kwargs)
+    return RecurrentModel(kind, **kwargs)
+
+
+def final_logits(model: nn.Module, ids) -> torch.Tensor:
+    """Any of the three models: ids (B, T) -> logits (B, len(SYMBOLS)) for the answer after "?"."""
+    if isinstance(model, GPT):
+        return model(ids)[0][:, -1, : len(SYMBOLS)]  # the GPT predicts over its vocabulary: keep the letters
+    return model(ids)
+
+
+# --- training ---------------------------------------------------------------------------------
+
+LEARNING_RATES = {"rnn": 3e-3, "lstm": 3e-3, "transformer": 3e-3}
+
+
+@dataclass
+class TaskRun:
+    """One model trained at one gap: its final accuracy, loss curve and time."""
+
+    kind: str
+    gap: int
+    accuracy: float
+    losses: list[float]
+    seconds: float
+    model: nn.Module | None = None
+
+
+def train_on_task(model: nn.Module, gap: int, steps: int = 250, batch_size: int = 64, lr: float | None = None,
+                  seed: int = 0) -> list[float]:
+    """Adam on fresh random batches, loss at the last step only; returns the loss of every step."""
+    _check_int("gap", gap, 0)
+    _check_int("steps", steps, 1)
+    _check_int("batch_size", batch_size, 1)
+    if isinstance(model, GPT) and model.config.block_size < gap + 2:
+        raise ValueError(f"gap must be at most block_size - 2 = {model.config.block_size - 2}, got {gap}")
+    kind = "transformer" if isinstance(model, GPT) else model.kind
+    lr = LEARNING_RATES[kind] if lr is None else lr
+    if not lr > 0:
+        raise ValueError(f"lr must be > 0, got {lr}")
+    generator = torch.Generator().manual_seed(seed)
+    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
+    model.train()
+    losses = []
+    for _ in range(steps):
+        ids, targets = memory_task(batch_size, gap, generator)
+        loss = F.cross_entropy(final_logits(model, ids), targets)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        nn.utils.clip_grad_norm_(model.parameters(), 1.0)  # the RNN's rare exploding step stays bounded
+        optimizer.step()
+        losses.append(loss.item())
+    model.eval()
+    return losses
+
+
+@torch.no_grad()
+def accuracy(model: nn.Module, gap: int, n: int = 1000, seed: int = 1234) -> float:
+    """Share of `n` fixed test sequences whose letter the model recalls."""
+    _check_int("n", n, 1)
+    ids, targets = memory_task(n, gap, torch.Generator().manual_seed(seed))
+    return (final_logits(model, ids).argmax(dim=1) == targets).float().mean().item()
+
+
+def run(kind: str, gap: int, steps: int = 250, seed: int = 0, keep_model: bool = True, **train_kwargs) -> TaskRun:
+    """Build a fresh model, train it at this gap, and measure its accuracy."""
+    model = make_model(kind, gap, seed)
+    start = time.perf_counter()
+    losses = train_on_task(model, gap, steps=steps, seed=seed, **train_kwargs)
+    seconds = time.perf_counter() - start
+    return TaskRun(kind, gap, accuracy(model, gap), losses, seconds, model if keep_model else None)
+
+
+# --- gradients through time -------------------------------------------------------------------
+
+def gradient_through_time(model: nn.Module, ids, targets) -> np.ndarray:
+    """||dloss/dh_t|| for t = 0..T-1 (mean over the batch), the loss being cross-entropy at the last step.
+
+    h_t is the RNN's or LSTM's hidden state after reading token t; for the transformer it is token t's
+    vector as it enters the first block (embedding plus position). Index T-1-t is the distance from the loss.
+    """
+    ids = torch.as_tensor(ids)
+    targets = torch.as_tensor(targets)
+    if ids.dim() != 2 or targets.shape != (ids.size(0),):
+        raise ValueError(f"ids must be (B, T) and targets (B,), got {tuple(ids.shape)} and {tuple(targets.shape)}")
+    was_training = model.training
+    model.eval()
+    if isinstance(model, GPT):
+        captured = []
+        hook = model.drop.register_forward_hook(lambda _m, _i, out: captured.append(out))
+        try:
+            logits = final_logits(model, ids)
+        finally:
+            hook.remove()
+        states = [captured[0]]  # (B, T, C)
+    else:
+        out = model.unroll(ids)
+        logits, states = out.logits, out.hidden
+    loss = F.cross_entropy(logits, targets, reduction="sum")  # sum: each example's own gradient
+    grads = torch.autograd.grad(loss, states)
+    model.train(was_training)
+    if isinstance(model, GPT):
+        norms = grads[0].norm(dim=-1)  # (B, T)
+    else:
+        norms = torch.stack([g.norm(dim=-1) for g in grads], dim=1)  # (B, T)
+    return norms.mean(dim=0).detach().numpy()
+
+
+def gradient_by_distance(model: nn.Module, gap: int, n: int = 256, seed: int = 4321) -> np.ndarray:
+    """||dloss/dh|| against distance from the loss: entry d is the step d tokens before the "?"."""
+    _check_int("n", n, 1)
+    ids, targets = memory_task(n, gap, torch.Generator().manual_seed(seed))
+    return gradient_through_time(model, ids, targets)[::-1].copy()
+
+
+def random_rnn_gradient(radius: float, length: int, hidden_size: int = 64, seed: int = 0, n: int = 64) -> np.ndarray:
+    """Gradient against distance for an untrained tanh RNN whose recurrent matrix has spectral radius `radius`."""
+    _check_int("length", length, 1, 1000)
+    model = make_model("rnn", length, seed, hidden_size=hidden_size)
+    with torch.no_grad():  # a random Gaussian recurrent matrix, the textbook picture
+        model.core.weight_hh_l0.normal_(0, 1 / math.sqrt(hidden_size))
+    set_spectral_radius(model, radius)
+    return gradient_by_distance(model.double(), length, n=n)  # float64: 0.5**100 would underflow float32
+
+
+def letter_memory(model: RecurrentModel, gap: int, example: int = 0) -> np.ndarray:
+    """How much each unit still depends on the first letter: spread (std) of h_t over the eight letters.
+
+    The eight sequences share the same distractors (drawn from `example`) and differ only in the letter;
+    returns (T, H). A unit that has forgotten the letter reads the same whatever it was: spread 0.
+    """
+    if not isinstance(model, RecurrentModel):
+        raise ValueError(f"model must be a RecurrentModel (an RNN or LSTM), got {type(model).__name__}")
+    ids, _ = memory_task(1, gap, torch.Generator().manual_seed(example))
+    ids = ids.repeat(len(SYMBOLS), 1)
+    ids[:, 0] = torch.arange(len(SYMBOLS))  # every letter, same distractors
+    with torch.no_grad():
+        hidden = torch.stack(model.unroll(ids).hidden, dim=1)  # (8, T, H)
+    return hidden.std(dim=0).numpy()
+
+
+# --- the sweep shipped with the package --------------------------------------------------------
+
+SWEEP_GAPS = (5, 10, 20, 50, 100, 200, 400)
+SWEEP_MAX_GAP = {"rnn": 100, "lstm": 400, "transformer": 200}  # the RNN is at chance long before 100
+SWEEP_STEPS = 400
+SWEEP_SEEDS = (0, 1)
+
+
+def sweep(gaps=SWEEP_GAPS, kinds=KINDS, steps: int = SWEEP_STEPS, seeds=SWEEP_SEEDS, max_gap=None,
+          log=print) -> dict:
+    """Accuracy of every kind at every gap, each trained `steps` steps from each seed (None: gap not run)."""
+    max_gap = SWEEP_MAX_GAP if max_gap is None else max_gap
+    result = {"gaps": list(gaps), "steps": steps, "seeds": list(seeds), "chance": CHANCE, "accuracy": {}}
+    for kind in kinds:
+        _check_kind(kind)
+        result["accuracy"][kind] = []
+        for gap in gaps:
+            if gap > max_gap.get(kind, gap):
+                result["accuracy"][kind].append(None)
+                continue
+            runs = [run(kind, gap, steps, seed, keep_model=False) for seed in seeds]
+            result["accuracy"][kind].append([round(r.accuracy, 4) for r in runs])
+            if log:
+                seconds = sum(r.seconds for r in runs) / len(runs)
+                log(f"{kind:12s} gap {gap:4d}: {result['accuracy'][kind][-1]}  {seconds:.1f} s/run")
+    return result
+
+
+def save_sweep(result: dict, path=SWEEP_PATH) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(result, indent=1))
+    return path
+
+
+def load_sweep(path=SWEEP_PATH) -> dict:
+    """The shipped sweep: {"gaps", "steps", "seeds", "chance", "accuracy": {kind: [[acc per seed] per gap]}}."""
+    return json.loads(Path(path).read_text())
+
+
+__all__ = [
+    "SYMBOLS", "DISTRACTORS", "QUERY", "VOCAB", "CHANCE", "KINDS", "GATES", "memory_task", "decode",
+    "rnn_step", "lstm_step", "TanhRNNCell", "LSTMCell", "Unrolled", "RecurrentModel", "set_spectral_radius",
+    "transformer_for_task", "make_model", "final_logits", "TaskRun", "train_on_task", "accuracy", "run",
+    "gradient_through_time", "gradient_by_distance", "random_rnn_gradient", "letter_memory",
+    "sweep", "save_sweep", "load_sweep",
+]
+
+if __name__ == "__main__":
+    torch.set_num_threads(1)
+    print("wrote", save_sweep(sweep()))
