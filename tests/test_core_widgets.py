@@ -19,7 +19,9 @@ def test_explorer_redraws_when_a_control_moves():
     box = explorer({"n": slider}, lambda n: calls.append(n) or f"n={n}")
     slider.value = 2
     assert calls == [0, 2]
-    assert isinstance(box.children[1], widgets.Output)
+    output = box.children[1]
+    assert isinstance(output, widgets.Output)
+    assert [o["data"]["text/plain"] for o in output.outputs] == ["'n=2'"]  # replaced, not appended
 
 
 def test_an_error_while_building_is_raised_not_swallowed():

@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import ipywidgets as widgets
-from IPython.display import display
 from matplotlib.figure import Figure
 
 from ..plots.core import attention_heatmap, next_token_bars, token_label
@@ -13,11 +12,10 @@ from ..trace import inspect
 
 
 def show(output: widgets.Output, *items) -> None:
-    """Replace what `output` shows with `items` (figures, text); an exception is shown there, not swallowed."""
-    with output:
-        output.clear_output(wait=True)
-        for item in items:
-            display(item)
+    """Replace what `output` shows with `items` (figures, text)."""
+    output.outputs = ()  # set the widget's state rather than sending display messages, so nbval sees no stray output
+    for item in items:
+        output.append_display_data(item)
 
 
 def explorer(controls: dict[str, widgets.ValueWidget], render: Callable[..., object]) -> widgets.VBox:
