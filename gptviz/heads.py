@@ -1,0 +1,268 @@
+"""What attention heads do, measured: role scores, reach, ablation, and why scores are divided by √d.
+
+Every number here is computed from the trained model on real text, so a notebook can
+assert it rather than claim it:
+
+- `head_roles`: for each head, the share of its attention that lands on a key chosen by a rule
+  (the previous character, the start of the current word, ...), next to the share a head that
+  spread its attention evenly over the past would give (`chance`).
+- `attention_reach`: how far back each head looks, and how much of its attention goes to tokens
+  at least `far` positions back.
+- `head_ablation`: the validation loss with one head's output zeroed, minus the normal loss.
+- `softmax_saturation`: the toy measurement behind the 1/√d in scaled dot-product attention.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from .ablation import ablated
+from .data import as_ids
+
+ROLES = ("previous token", "two back", "three back", "same token", "same character", "word start", "line start",
+         "first position")
+ROLE_RULES = {
+    "previous token": "the token just before",
+    "two back": "the token two positions before",
+    "three back": "the token three positions before",
+    "same token": "itself",
+    "same character": "earlier copies of the same character",
+    "word start": "the first letter of the current word",
+    "line start": "the most recent newline",
+    "first position": "the first token of the window",
+}
+
+
+def _check_positive_int(name: str, value, low: int = 1) -> None:
+    if not isinstance(value, int) or isinstance(value, bool) or value < low:
+        raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
+
+
+def text_windows(text: str, tokenizer, windows: int, length: int, seed: int = 0) -> torch.Tensor:
+    """`windows` fixed random stretches of `length` token ids from `text`, shape (windows, length)."""
+    _check_positive_int("windows", windows)
+    _check_positive_int("length", length, 2)
+    ids = as_ids(text, tokenizer)
+    if len(ids) < length + 1:
+        raise ValueError(f"length must be at most {len(ids) - 1} for this text, got {length}")
+    gen = torch.Generator().manual_seed(seed)
+    starts = torch.randint(len(ids) - length, (windows,), generator=gen)
+    return ids[starts[:, None] + torch.arange(length)]  # (windows, length)
+
+
+def role_masks(tokens: list[str]) -> dict[str, np.ndarray]:
+    """For each role, a (T, T) boolean mask: [i, j] is True when key j is what the role picks for query i."""
+    T = len(tokens)
+    i, j = np.indices((T, T))
+    chars = np.array(tokens, dtype=object)
+    is_letter = np.array([t.isalpha() for t in tokens])
+    starts_word = is_letter & ~np.r_[False, is_letter[:-1]]
+    last_word_start = np.maximum.accumulate(np.where(starts_word, np.arange(T), -1))  # -1: none yet
+    is_newline = np.array([t == "\n" for t in tokens])
+    last_newline = np.maximum.accumulate(np.where(is_newline, np.arange(T), -1))
+    return {
+        "previous token": j == i - 1,
+        "two back": j == i - 2,
+        "three back": j == i - 3,
+        "same token": j == i,
+        "same character": (j < i) & (chars[:, None] == chars[None, :]),
+        "word start": (j == last_word_start[:, None]) & (last_word_start[:, None] >= 0),
+        "line start": (j == last_newline[:, None]) & (last_newline[:, None] >= 0),
+        "first position": j == 0,
+    }
+
+
+@dataclass
+class HeadRoles:
+    """Role scores of every head: scores[role] is (n_layer, n_head), the mean attention on the role's key."""
+
+    scores: dict[str, np.ndarray]
+    chance: dict[str, float]  # the same mass for attention spread evenly over the past
+    skip: int  # the first `skip` query positions of each window were left out
+
+    def lift(self, role: str) -> np.ndarray:
+        """How many times more attention the role gets than even spreading would give, (n_layer, n_head)."""
+        return self.scores[role] / self.chance[role]
+
+    def best_role(self, layer: int, head: int, min_lift: float = 3.0) -> tuple[str, float]:
+        """The role this head favours most over chance, and its score; ("spread out", largest lift) when no role
+        gets at least `min_lift` times its chance share."""
+        role = max(ROLES, key=lambda r: self.lift(r)[layer, head])
+        if self.lift(role)[layer, head] < min_lift:
+            return "spread out", float(self.lift(role)[layer, head])
+        return role, float(self.scores[role][layer, head])
+
+    def table(self) -> str:
+        """A fixed-width text table: one row per head, one column per role, scores in percent."""
+        n_layer, n_head = self.scores[ROLES[0]].shape
+        short = {"previous token": "prev", "two back": "2back", "three back": "3back",
+                 "same token": "self", "same character": "samechr",
+                 "word start": "wordst", "line start": "linest", "first position": "first"}
+        lines = ["head  " + "".join(f"{short[r]:>9}" for r in ROLES) + "   strongest role"]
+        lines.append("chance" + "".join(f"{100 * self.chance[r]:8.1f}%" for r in ROLES))
+        for layer in range(n_layer):
+            for head in range(n_head):
+                cells = "".join(f"{100 * self.scores[r][layer, head]:8.1f}%" for r in ROLES)
+                lines.append(f"L{layer}H{head} {cells}   {self.best_role(layer, head)[0]}")
+        return "\n".join(lines)
+
+
+def role_scores(attention: np.ndarray, tokens: list[list[str]], skip: int = 8) -> HeadRoles:
+    """Role scores from attention (B, L, H, T, T) of B windows whose tokens are given; queries < skip ignored."""
+    attention = np.asarray(attention, dtype=float)
+    if attention.ndim != 5 or attention.shape[-1] != attention.shape[-2]:
+        raise ValueError(f"attention must be (windows, layers, heads, T, T), got shape {attention.shape}")
+    B, L, H, T, _ = attention.shape
+    if len(tokens) != B or any(len(t) != T for t in tokens):
+        raise ValueError(f"tokens must be {B} lists of {T} tokens, matching attention")
+    if not 0 <= skip < T - 1:
+        raise ValueError(f"skip must be in 0..{T - 2}, got {skip}")
+    allowed = np.tril(np.ones((T, T), dtype=bool))
+    totals = {r: np.zeros((L, H)) for r in ROLES}
+    counts = dict.fromkeys(ROLES, 0)
+    chance_sum = dict.fromkeys(ROLES, 0.0)
+    for b in range(B):
+        for role, mask in role_masks(tokens[b]).items():
+            mask = mask & allowed
+            rows = np.flatnonzero(mask.any(axis=1))
+            rows = rows[rows >= skip]  # only queries where the role picks at least one key
+            if len(rows) == 0:
+                continue
+            mass = (attention[b][:, :, rows, :] * mask[rows]).sum(-1)  # (L, H, len(rows))
+            totals[role] += mass.sum(-1)
+            counts[role] += len(rows)
+            chance_sum[role] += (mask[rows].sum(1) / (rows + 1)).sum()  # even spread over keys 0..i
+    scores = {r: totals[r] / max(counts[r], 1) for r in ROLES}
+    chance = {r: chance_sum[r] / max(counts[r], 1) for r in ROLES}
+    return HeadRoles(scores, chance, skip)
+
+
+@torch.no_grad()
+def window_attention(model, ids: torch.Tensor) -> np.ndarray:
+    """Attention weights of every head on each window (B, T): shape (B, n_layer, n_head, T, T)."""
+    was_training = model.training
+    model.eval()
+    try:
+        _, attention, _ = model.forward_traced(ids.to(model.device))
+    finally:
+        model.train(was_training)
+    return attention.double().cpu().numpy()
+
+
+def head_roles(model, tokenizer, text: str, windows: int = 8, length: int = 128, seed: int = 0,
+               skip: int = 8) -> HeadRoles:
+    """Role scores of every head of `model`, averaged over fixed random windows of `text`."""
+    ids = text_windows(text, tokenizer, windows, min(length, model.config.block_size), seed)
+    tokens = [[tokenizer.chars[i] for i in row] for row in ids.tolist()]
+    return role_scores(window_attention(model, ids), tokens, skip)
+
+
+@dataclass
+class Reach:
+    """How far each head looks back, (n_layer, n_head) arrays."""
+
+    mean_distance: np.ndarray  # mean of (query position - key position), weighted by attention
+    far_mass: np.ndarray  # share of attention on keys at least `far` positions back
+    far: int
+    by_offset: np.ndarray  # (n_layer, n_head, T): mean weight on the key `offset` positions back
+
+
+def attention_reach(attention: np.ndarray, far: int = 16) -> Reach:
+    """Distance statistics of attention (B, L, H, T, T); only queries with at least `far` keys behind them count."""
+    attention = np.asarray(attention, dtype=float)
+    if attention.ndim != 5:
+        raise ValueError(f"attention must be (windows, layers, heads, T, T), got shape {attention.shape}")
+    T = attention.shape[-1]
+    _check_positive_int("far", far)
+    if far >= T:
+        raise ValueError(f"far must be below the window length {T}, got {far}")
+    i, j = np.indices((T, T))
+    offset = np.where(j <= i, i - j, 0)
+    rows = slice(far, T)  # queries that can look at least `far` back
+    weights = attention[..., rows, :]  # (B, L, H, T - far, T)
+    mean_distance = (weights * offset[rows]).sum(-1).mean(axis=(0, -1))
+    far_mass = (weights * ((offset[rows] >= far) & (j[rows] <= i[rows]))).sum(-1).mean(axis=(0, -1))
+    by_offset = np.zeros(attention.shape[1:3] + (T,))
+    counts = np.zeros(T)
+    for k in range(T):
+        diagonal = np.diagonal(attention, offset=-k, axis1=-2, axis2=-1)  # (B, L, H, T - k)
+        by_offset[..., k] = diagonal.mean(axis=(0, -1))
+        counts[k] = diagonal.shape[-1]
+    return Reach(mean_distance, far_mass, far, by_offset)
+
+
+@dataclass
+class Ablation:
+    """Validation loss with each head zeroed in turn."""
+
+    base_loss: float
+    loss: np.ndarray  # (n_layer, n_head)
+
+    @property
+    def delta(self) -> np.ndarray:
+        """Loss increase caused by removing each head, (n_layer, n_head); positive = the head helps."""
+        return self.loss - self.base_loss
+
+
+@torch.no_grad()
+def windows_loss(model, ids: torch.Tensor, batch_size: int = 8) -> float:
+    """Mean next-token loss on the windows (B, T): predict ids[:, 1:] from ids[:, :-1]."""
+    total, count = 0.0, 0
+    for start in range(0, len(ids), batch_size):
+        chunk = ids[start:start + batch_size].to(model.device)
+        _, loss = model(chunk[:, :-1], chunk[:, 1:])
+        total += loss.item() * len(chunk)
+        count += len(chunk)
+    return total / count
+
+
+def head_ablation(model, tokenizer, text: str, windows: int = 16, length: int = 128, seed: int = 0,
+                  heads=None) -> Ablation:
+    """Loss on fixed windows of `text` with every head (or only `heads`, a list of (layer, head)) zeroed in turn."""
+    ids = text_windows(text, tokenizer, windows, min(length, model.config.block_size - 1) + 1, seed)
+    was_training = model.training
+    model.eval()
+    try:
+        base = windows_loss(model, ids)
+        cfg = model.config
+        loss = np.full((cfg.n_layer, cfg.n_head), np.nan)
+        for layer, head in heads if heads is not None else np.ndindex(cfg.n_layer, cfg.n_head):
+            with ablated(model, heads=[(layer, head)]):
+                loss[layer, head] = windows_loss(model, ids)
+    finally:
+        model.train(was_training)
+    return Ablation(base, loss)
+
+
+def softmax_saturation(dims=(4, 16, 64, 256), n_keys: int = 16, trials: int = 200, seed: int = 0) -> dict:
+    """Random queries and keys with unit-variance entries: how peaked softmax(q·k) gets with and without 1/√d.
+
+    Returns {"dims", "max_weight_raw", "max_weight_scaled", "grad_raw", "grad_scaled"}: the mean largest
+    attention weight, and the mean size (Frobenius norm) of the softmax's Jacobian, which is what the
+    gradient flowing back to the scores is multiplied by: near zero means learning stalls.
+    """
+    dims = [int(d) for d in dims]
+    if not dims or min(dims) < 1:
+        raise ValueError(f"dims must be positive integers, got {dims}")
+    _check_positive_int("n_keys", n_keys, 2)
+    _check_positive_int("trials", trials)
+    gen = torch.Generator().manual_seed(seed)
+    out = {"dims": dims, "max_weight_raw": [], "max_weight_scaled": [], "grad_raw": [], "grad_scaled": []}
+    for d in dims:
+        q = torch.randn(trials, 1, d, generator=gen, dtype=torch.float64)
+        k = torch.randn(trials, n_keys, d, generator=gen, dtype=torch.float64)
+        raw = (q @ k.transpose(1, 2))[:, 0]  # (trials, n_keys), spread ~ √d
+        for name, scores in (("raw", raw), ("scaled", raw / d**0.5)):
+            p = torch.softmax(scores, dim=-1)
+            jacobian = torch.diag_embed(p) - p[:, :, None] * p[:, None, :]  # d softmax / d scores
+            out[f"max_weight_{name}"].append(p.max(-1).values.mean().item())
+            out[f"grad_{name}"].append(torch.linalg.matrix_norm(jacobian).mean().item())
+    return out
+
+
+__all__ = ["ROLES", "ROLE_RULES", "HeadRoles", "Reach", "Ablation", "text_windows", "role_masks", "role_scores",
+           "window_attention", "head_roles", "attention_reach", "head_ablation", "windows_loss",
+           "softmax_saturation"]
