@@ -8,7 +8,7 @@ returns the attention weights for plotting. A test checks the two agree.
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 
 import torch
 import torch.nn as nn
@@ -44,13 +44,17 @@ class GPTConfig:
 
 
 def causal_attention(q, k, v):
-    """Scaled dot-product attention with a causal mask, written out; returns (output, weights)."""
-    T = q.size(-2)
-    scores = q @ k.transpose(-2, -1) / math.sqrt(k.size(-1))  # (..., T, T)
-    future = torch.ones(T, T, dtype=torch.bool, device=q.device).triu(1)
+    """Scaled dot-product attention with a causal mask, written out; returns (output, weights).
+
+    Usually q, k, v cover the same T positions. With a key/value cache, q holds only the last
+    positions of the sequence and k, v all of it; the mask then lines the queries up with the end.
+    """
+    T, S = q.size(-2), k.size(-2)
+    scores = q @ k.transpose(-2, -1) / math.sqrt(k.size(-1))  # (..., T, S)
+    future = torch.ones(T, S, dtype=torch.bool, device=q.device).triu(1 + S - T)
     scores = scores.masked_fill(future, float("-inf"))  # a token may not look ahead
     weights = torch.softmax(scores, dim=-1)  # each row sums to 1
-    return weights @ v, weights  # (..., T, hs), (..., T, T)
+    return weights @ v, weights  # (..., T, hs), (..., T, S)
 
 
 def sinusoidal_encoding(block_size: int, n_embd: int) -> torch.Tensor:
@@ -63,6 +67,34 @@ def sinusoidal_encoding(block_size: int, n_embd: int) -> torch.Tensor:
     return pe
 
 
+@dataclass
+class LayerCache:
+    """Keys and values one attention layer has already computed, kept to be reused."""
+
+    keys: torch.Tensor | None = None  # (B, nh, t, hs)
+    values: torch.Tensor | None = None  # (B, nh, t, hs)
+
+
+@dataclass
+class KVCache:
+    """A key/value cache for generation: with it, each new token costs one position's work, not T.
+
+    A token's keys and values never change once computed (later tokens cannot affect earlier ones),
+    so the model stores them and, for the next token, computes only that token's query, key and value.
+    """
+
+    layers: list[LayerCache] = field(default_factory=list)
+
+    @classmethod
+    def empty(cls, n_layer: int) -> KVCache:
+        return cls([LayerCache() for _ in range(n_layer)])
+
+    def __len__(self) -> int:
+        """How many positions are cached."""
+        keys = self.layers[0].keys if self.layers else None
+        return 0 if keys is None else keys.size(2)
+
+
 class CausalSelfAttention(nn.Module):
     def __init__(self, config: GPTConfig):
         super().__init__()
@@ -73,15 +105,26 @@ class CausalSelfAttention(nn.Module):
         self.dropout = config.dropout
         self.head_mask = None  # optional (n_head,) tensor of 0/1: ablate heads by zeroing their output
 
-    def forward(self, x, return_weights=False):
+    def forward(self, x, return_weights=False, cache: LayerCache | None = None):
         B, T, C = x.size()
         q, k, v = self.c_attn(x).split(C, dim=2)
         q, k, v = (t.view(B, T, self.n_head, C // self.n_head).transpose(1, 2) for t in (q, k, v))  # (B, nh, T, hs)
+        past = 0
+        if cache is not None:  # prepend the keys and values of the earlier tokens, and remember the new ones
+            if cache.keys is not None:
+                past = cache.keys.size(2)
+                k, v = torch.cat([cache.keys, k], dim=2), torch.cat([cache.values, v], dim=2)  # (B, nh, past+T, hs)
+            cache.keys, cache.values = k, v
         if return_weights:
             y, weights = causal_attention(q, k, v)
         else:
             p = self.dropout if self.training else 0.0
-            y, weights = F.scaled_dot_product_attention(q, k, v, dropout_p=p, is_causal=True), None
+            if past == 0:
+                y = F.scaled_dot_product_attention(q, k, v, dropout_p=p, is_causal=True)
+            else:  # the T new queries sit at the end: query i may see keys 0..past+i
+                mask = None if T == 1 else torch.ones(T, past + T, dtype=torch.bool, device=x.device).tril(past)
+                y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=p)
+            weights = None
         if self.head_mask is not None:
             y = y * self.head_mask.view(1, -1, 1, 1).to(y)
         y = y.transpose(1, 2).contiguous().view(B, T, C)  # heads side by side again
@@ -113,8 +156,8 @@ class Block(nn.Module):
         self.mlp = MLP(config)
         self.use_mlp = True  # set False to ablate this block's feed-forward network
 
-    def forward(self, x, return_weights=False):
-        attn_out, weights = self.attn(self.ln_1(x), return_weights)
+    def forward(self, x, return_weights=False, cache: LayerCache | None = None):
+        attn_out, weights = self.attn(self.ln_1(x), return_weights, cache)
         x = x + attn_out
         if self.use_mlp:
             x = x + self.mlp(self.ln_2(x))
@@ -156,27 +199,31 @@ class GPT(nn.Module):
     def device(self) -> torch.device:
         return self.wte.weight.device
 
-    def position_encoding(self, T: int) -> torch.Tensor | None:
-        """What is added to the token embeddings at positions 0..T-1, shape (T, n_embd), or None."""
+    def position_encoding(self, T: int, start: int = 0) -> torch.Tensor | None:
+        """What is added to the token embeddings at positions start..start+T-1, shape (T, n_embd), or None."""
         if self.config.pos_encoding == "learned":
-            return self.wpe.weight[:T]
+            return self.wpe.weight[start : start + T]
         if self.config.pos_encoding == "sinusoidal":
-            return self.sinusoid[:T]
+            return self.sinusoid[start : start + T]
         return None
 
-    def embed(self, idx):
-        """Token ids (B, T) to the start of the residual stream (B, T, n_embd)."""
+    def embed(self, idx, start: int = 0):
+        """Token ids (B, T) at positions start.. to the start of the residual stream (B, T, n_embd)."""
         T = idx.size(1)
-        if T > self.config.block_size:
-            raise ValueError(f"sequence length {T} exceeds block_size={self.config.block_size}")
+        if start + T > self.config.block_size:
+            raise ValueError(f"sequence length {start + T} exceeds block_size={self.config.block_size}")
         x = self.wte(idx)
-        pos = self.position_encoding(T)
+        pos = self.position_encoding(T, start)
         return self.drop(x if pos is None else x + pos)
 
-    def forward(self, idx, targets=None):
-        x = self.embed(idx)  # (B, T, C)
-        for block in self.blocks:
-            x, _ = block(x)
+    def forward(self, idx, targets=None, cache: KVCache | None = None):
+        """Logits (B, T, vocab_size) and the loss if `targets` are given.
+
+        With a `cache`, `idx` holds only the tokens that follow the cached ones; the cache grows by them.
+        """
+        x = self.embed(idx, 0 if cache is None else len(cache))  # (B, T, C)
+        for i, block in enumerate(self.blocks):
+            x, _ = block(x, cache=None if cache is None else cache.layers[i])
         logits = self.lm_head(self.ln_f(x))  # (B, T, vocab_size)
         loss = None
         if targets is not None:

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import torch
+
+from .model import KVCache
 
 
 def check_sampling_args(temperature=1.0, top_k=None, top_p=None, max_new_tokens=0):
@@ -46,8 +50,13 @@ def prompt_ids(model, tokenizer, text: str) -> torch.Tensor:
 
 
 @torch.no_grad()
-def next_token_logits(model, idx: torch.Tensor) -> torch.Tensor:
-    """Logits (vocab_size,) for the token that follows the ids `idx` (1, T)."""
+def next_token_logits(model, idx: torch.Tensor, cache: KVCache | None = None) -> torch.Tensor:
+    """Logits (vocab_size,) for the token that follows the ids `idx` (1, T).
+
+    With a `cache` that already holds the earlier tokens, `idx` is only the new ones.
+    """
+    if cache is not None:
+        return model(idx, cache=cache)[0][0, -1]
     logits, _ = model(idx[:, -model.config.block_size :])
     return logits[0, -1]
 
@@ -64,26 +73,90 @@ def next_token_probs(model, tokenizer, text: str) -> np.ndarray:
     return probs.cpu().numpy()
 
 
+@dataclass
+class Step:
+    """One generated token and how the model felt about it."""
+
+    token: str
+    id: int
+    prob: float  # probability the model gave it (plain softmax of the logits)
+    sampled_prob: float  # its probability in the distribution it was drawn from (after temperature, top-k, top-p)
+    rank: int  # 1 = the model's favourite, 2 = runner-up, ...
+    entropy: float  # entropy of the model's distribution at this step, in bits
+
+
+def entropy_bits(probs) -> np.ndarray:
+    """Entropy in bits of a distribution (or of each row): 0 = certain, log2(n) = n equal choices."""
+    p = np.asarray(probs, dtype=float)
+    return -(p * np.log2(np.where(p > 0, p, 1.0))).sum(axis=-1)
+
+
 @torch.no_grad()
-def generate(
+def generation_steps(
     model, tokenizer, prompt: str = "", max_new_tokens: int = 200, temperature: float = 1.0,
-    top_k: int | None = None, top_p: float | None = None, seed: int | None = None,
-) -> str:
-    """Continue `prompt` one token at a time and return only the new text."""
+    top_k: int | None = None, top_p: float | None = None, seed: int | None = None, use_cache: bool = True,
+) -> list[Step]:
+    """Generate like `generate` (same arguments, same tokens) and return every step with its probabilities.
+
+    `use_cache` keeps every layer's keys and values (a KV cache) so each step processes one token
+    instead of the whole context; the text is the same either way. Once the text outgrows
+    block_size, the window slides, every position shifts, and each step recomputes the window.
+    """
     check_sampling_args(temperature, top_k, top_p, max_new_tokens)
+    block_size = model.config.block_size
     idx = prompt_ids(model, tokenizer, prompt)
     rng = None
     if seed is not None:
         rng = torch.Generator(device="cpu").manual_seed(seed)
     was_training = model.training
     model.eval()
-    new_ids = []
+    steps = []
     try:
-        for _ in range(max_new_tokens):
-            probs = filter_probs(next_token_logits(model, idx), temperature, top_k, top_p).cpu()
-            next_id = torch.multinomial(probs.float(), 1, generator=rng)
-            new_ids.append(int(next_id))
-            idx = torch.cat([idx, next_id.view(1, 1).to(idx.device)], dim=1)[:, -model.config.block_size :]
+        cache = KVCache.empty(model.config.n_layer) if use_cache else None
+        logits = next_token_logits(model, idx, cache) if max_new_tokens else None
+        for step in range(max_new_tokens):
+            probs = filter_probs(logits, temperature, top_k, top_p).cpu()
+            next_id = torch.multinomial(probs.float(), 1, generator=rng).view(1, 1).to(idx.device)
+            i = int(next_id)
+            model_probs = torch.softmax(logits.double(), dim=-1).cpu()
+            steps.append(Step(tokenizer.decode([i]), i, float(model_probs[i]), float(probs[i]),
+                              int((model_probs > model_probs[i]).sum()) + 1, float(entropy_bits(model_probs.numpy()))))
+            if step + 1 == max_new_tokens:
+                break
+            if cache is not None and len(cache) < block_size:
+                logits = next_token_logits(model, next_id, cache)  # only the new token goes through the model
+                idx = torch.cat([idx, next_id], dim=1)
+            else:  # the window slides: positions shift, so the cache no longer applies
+                cache = None
+                idx = torch.cat([idx, next_id], dim=1)[:, -block_size:]
+                logits = next_token_logits(model, idx)
     finally:
         model.train(was_training)
-    return tokenizer.decode(new_ids)
+    return steps
+
+
+def generate(
+    model, tokenizer, prompt: str = "", max_new_tokens: int = 200, temperature: float = 1.0,
+    top_k: int | None = None, top_p: float | None = None, seed: int | None = None, use_cache: bool = True,
+) -> str:
+    """Continue `prompt` one token at a time and return only the new text.
+
+    temperature=0 is greedy (always the most likely token); `seed` makes sampling repeatable without
+    touching the global random state; `use_cache` (a KV cache) makes it faster, not different.
+    """
+    steps = generation_steps(model, tokenizer, prompt, max_new_tokens, temperature, top_k, top_p, seed, use_cache)
+    return "".join(step.token for step in steps)
+
+
+def repetition_rate(text: str, n: int = 10) -> float:
+    """Fraction of the n-character pieces of `text` that already appeared earlier in it (0 = no repeats)."""
+    if not isinstance(n, int) or n < 1:
+        raise ValueError(f"n must be an integer >= 1, got {n!r}")
+    pieces = [text[i : i + n] for i in range(len(text) - n + 1)]
+    if not pieces:
+        return 0.0
+    seen, repeats = set(), 0
+    for piece in pieces:
+        repeats += piece in seen
+        seen.add(piece)
+    return repeats / len(pieces)

@@ -1,0 +1,123 @@
+"""Chapter 08: softmax, temperature, top-k, top-p, step-by-step generation, and its explorers."""
+
+import numpy as np
+import pytest
+import torch
+from matplotlib.figure import Figure
+
+import gptviz
+from gptviz.plots import decoding as plots
+from gptviz.sampling import entropy_bits, filter_probs, generation_steps, repetition_rate
+from gptviz.widgets import decoding as widgets
+
+
+def test_generation_steps_follow_generate(tiny_model, tok):
+    for kwargs in (dict(temperature=1.0, seed=1), dict(temperature=0.8, top_k=4, seed=2), dict(temperature=0)):
+        steps = generation_steps(tiny_model, tok, "ROMEO:", 25, **kwargs)
+        assert "".join(s.token for s in steps) == gptviz.generate(tiny_model, tok, "ROMEO:", 25, **kwargs)
+        assert all(0 < s.prob <= 1 and 0 < s.sampled_prob <= 1 and s.rank >= 1 for s in steps)
+    assert all(s.rank == 1 and s.sampled_prob == 1.0 for s in generation_steps(tiny_model, tok, "RO", 10, 0))
+
+
+def test_first_step_probability_is_the_models(tiny_model, tok):
+    step = generation_steps(tiny_model, tok, "ROMEO:", 1, seed=0)[0]
+    probs = gptviz.next_token_probs(tiny_model, tok, "ROMEO:")
+    assert step.prob == pytest.approx(probs[step.id])
+    assert step.rank == 1 + int((probs > probs[step.id]).sum())
+    assert step.entropy == pytest.approx(float(entropy_bits(probs)))
+
+
+def test_entropy_bits():
+    assert entropy_bits(np.full(8, 1 / 8)) == pytest.approx(3.0)
+    assert entropy_bits(np.eye(4)[2]) == pytest.approx(0.0)
+    assert entropy_bits(np.full((3, 4), 0.25)).shape == (3,)
+
+
+def test_temperature_matches_softmax_of_scaled_logits_and_raises_entropy():
+    torch.manual_seed(0)
+    logits = torch.randn(30) * 3
+    for T in (0.5, 1.0, 2.0):
+        torch.testing.assert_close(filter_probs(logits, T), torch.softmax(logits.double() / T, -1))
+    entropies = [float(entropy_bits(filter_probs(logits, T).numpy())) for T in (0.25, 0.5, 1, 2, 4)]
+    assert np.all(np.diff(entropies) > 0)
+    assert entropies[-1] < np.log2(30)
+
+
+def test_repetition_rate():
+    assert repetition_rate("abcdefgh", 3) == 0.0
+    assert repetition_rate("abababab", 2) == pytest.approx(5 / 7)  # 7 pieces, all but the first two seen before
+    assert repetition_rate("ab", 5) == 0.0
+    with pytest.raises(ValueError, match="n must"):
+        repetition_rate("abc", 0)
+
+
+def test_greedy_text_repeats_more_than_sampled_text(pretrained):
+    model, tok = pretrained
+    greedy = gptviz.generate(model, tok, "ROMEO:\n", 200, temperature=0)
+    sampled = [gptviz.generate(model, tok, "ROMEO:\n", 200, temperature=1.0, seed=s) for s in range(2)]
+    assert repetition_rate(greedy) > 0.3
+    assert repetition_rate(greedy) > 2 * max(repetition_rate(t) for t in sampled)
+
+
+def test_sampling_view_marks_what_top_k_and_top_p_cut(pretrained):
+    model, tok = pretrained
+    fig, sample = widgets.sampling_view(model, tok, "ROMEO:\nWhat", 0.8, top_k=5, top_p=None, sample_length=20)
+    assert isinstance(fig, Figure) and len(sample) == 20
+    assert "5 candidates" in fig.axes[0].get_title()
+    fig, _ = widgets.sampling_view(model, tok, "ROMEO:\nWhat", 0, top_k=0, top_p=1.0, sample_length=5)
+    assert "1 candidates" in fig.axes[0].get_title()
+
+
+def test_candidates_are_sorted_and_checked(tiny_model, tok):
+    options = widgets.candidates(tiny_model, tok, "ROMEO:", 5)
+    assert len(options) == 5 and [p for _, p in options] == sorted((p for _, p in options), reverse=True)
+    probs = gptviz.next_token_probs(tiny_model, tok, "ROMEO:")
+    assert options[0] == (tok.chars[int(np.argmax(probs))], pytest.approx(probs.max()))
+    with pytest.raises(ValueError, match="k must"):
+        widgets.candidates(tiny_model, tok, "ROMEO:", 0)
+
+
+def test_pick_token_explorer_buttons(tiny_model, tok):
+    box = widgets.pick_token_explorer(tiny_model, tok, "ROMEO:", k=4)
+    text = box.children[0].children[0].children[0]
+    choice, (add, sample, undo) = box.children[1], box.children[2].children
+    assert len(choice.options) == 4
+    choice.value = choice.options[1][1]
+    add.click()
+    assert text.value == "ROMEO:" + choice.options[1][1] or text.value.startswith("ROMEO:")
+    sample.click()
+    assert len(text.value) == len("ROMEO:") + 2
+    undo.click()
+    undo.click()
+    assert text.value == "ROMEO:"
+
+
+def test_sampling_explorer_redraws_on_slider_change(tiny_model, tok):
+    box = widgets.sampling_explorer(tiny_model, tok, "ROMEO:")
+    prompt, temperature, top_k, top_p = box.children[0].children
+    output = box.children[1]
+    temperature.value = 0.0
+    assert len(output.outputs) == 2  # the figure and the sample
+    top_k.value = 3
+    assert len(output.outputs) == 2
+    prompt.value = "ROMEO: é"  # an unknown character: the message is shown, not raised
+    assert "⚠" in str(output.outputs)
+
+
+def test_decoding_plots_return_figures(tiny_model, tok):
+    probs = gptviz.next_token_probs(tiny_model, tok, "ROMEO:")
+    logits = np.log(probs)
+    assert isinstance(plots.sampling_bars(probs, probs, tok.chars, top=5), Figure)
+    assert isinstance(plots.temperature_panels(logits, tok.chars), Figure)
+    assert isinstance(plots.entropy_curve([0.5, 1, 2], [1, 2, 3], tok.vocab_size), Figure)
+    assert isinstance(plots.generation_steps_figure(generation_steps(tiny_model, tok, "RO", 8, seed=0)), Figure)
+    assert isinstance(plots.repetition_bars({"greedy": 0.6, "T=1": 0.1}), Figure)
+    timings = {"lengths": np.array([8, 16]), "no_cache_seconds": np.array([2.0, 5.0]),
+               "cache_seconds": np.array([1.0, 1.5]), "speedup": np.array([2.0, 3.3])}
+    assert isinstance(plots.kv_cache_figure(timings), Figure)
+    with pytest.raises(ValueError, match="vocabulary"):
+        plots.sampling_bars(probs[:-1], probs, tok.chars)
+    with pytest.raises(ValueError, match="temperatures"):
+        plots.temperature_panels(logits, tok.chars, temperatures=(0, 1))
+    with pytest.raises(ValueError, match="steps"):
+        plots.generation_steps_figure([])
