@@ -3,6 +3,7 @@
 Usage: python tools/execute_notebooks.py [notebooks/NN_name.ipynb ...]   (default: every chapter)
 """
 
+import os
 import sys
 import time
 from pathlib import Path
@@ -11,13 +12,15 @@ import nbformat
 from nbclient import NotebookClient
 
 ROOT = Path(__file__).resolve().parent.parent
+# One thread, as `make notebooks` runs them: the thread count changes floating-point sums, and so the saved numbers.
+os.environ["OMP_NUM_THREADS"] = "1"
 
 
 def execute(path: Path) -> float:
     """Execute one notebook in place; returns the seconds it took."""
     nb = nbformat.read(path, as_version=4)
     start = time.perf_counter()
-    client = NotebookClient(nb, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}})
+    client = NotebookClient(nb, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}})
     client.execute()
     seconds = time.perf_counter() - start
     nb.metadata.pop("widgets", None)  # saved widget state only makes diffs noisy
