@@ -7,7 +7,7 @@ import numpy as np
 from matplotlib.colors import Normalize
 from matplotlib.figure import Figure
 
-from .core import FONT_SIZE, PALETTE, SEQUENTIAL, new_figure, token_label
+from .core import FONT_SIZE, PALETTE, SEQUENTIAL, new_figure, slow_vs_fast_figure, token_label
 
 
 def parameter_share_bars(groups: dict[str, int], title="Where the parameters are", ax=None) -> Figure:
@@ -143,29 +143,11 @@ def ablation_bars(losses: dict[str, float], title="Validation loss with feed-for
 
 def loop_vs_parallel_figure(timings: dict, title="Step by step (RNN) vs all at once (attention)") -> Figure:
     """Left: time against sequence length for both (log-log). Right: how many times slower the loop is."""
-    lengths = np.asarray(timings["lengths"])
-    fig = Figure(figsize=(12.0, 4.4), layout="constrained")
-    left, right = fig.subplots(1, 2)
-    left.loglog(lengths, np.asarray(timings["loop_seconds"]) * 1e3, "-o", color=PALETTE[3],
-                label="RNN: a loop over the steps")
-    left.loglog(lengths, np.asarray(timings["parallel_seconds"]) * 1e3, "-s", color=PALETTE[0],
-                label="masked attention: one pass")
-    left.set_xlabel("sequence length (tokens)", fontsize=FONT_SIZE)
-    left.set_ylabel("CPU time (ms)", fontsize=FONT_SIZE)
-    left.set_title("Time to process one batch", fontsize=FONT_SIZE + 1)
-    left.legend(fontsize=FONT_SIZE - 1)
-    left.grid(alpha=0.3, which="both")
-    right.semilogx(lengths, timings["ratio"], "-o", color=PALETTE[2])
-    right.set_xlabel("sequence length (tokens)", fontsize=FONT_SIZE)
-    right.set_ylabel("loop time / attention time", fontsize=FONT_SIZE)
-    right.set_ylim(0, np.max(timings["ratio"]) * 1.15)
-    right.set_title("How many times slower the loop is", fontsize=FONT_SIZE + 1)
-    right.grid(alpha=0.3, which="both")
-    for ax in (left, right):
-        ax.set_xticks(lengths, [str(n) for n in lengths])
-        ax.minorticks_off()
-    fig.suptitle(title, fontsize=FONT_SIZE + 2)
-    return fig
+    return slow_vs_fast_figure(
+        timings["lengths"], timings["loop_seconds"], timings["parallel_seconds"],
+        slow_label="RNN: a loop over the steps", fast_label="masked attention: one pass",
+        xlabel="sequence length (tokens)", ratio_label="loop time / attention time",
+        left_title="Time to process one batch", ratio_title="How many times slower the loop is", title=title, log=True)
 
 
 __all__ = ["ablation_bars", "lens_loss_bars", "logit_lens_grid", "loop_vs_parallel_figure", "neuron_histogram",

@@ -86,5 +86,33 @@ def loss_curves(history, baseline: float | None = None, title="Loss while traini
     return fig
 
 
+def slow_vs_fast_figure(lengths, slow_seconds, fast_seconds, *, slow_label: str, fast_label: str, xlabel: str,
+                        ratio_label: str, left_title: str, ratio_title: str, title: str, log: bool = False) -> Figure:
+    """Left: the time of a slow and a fast way against length. Right: how many times slower the slow one is."""
+    lengths = np.asarray(lengths)
+    ratio = np.asarray(slow_seconds) / np.asarray(fast_seconds)
+    fig = Figure(figsize=(12.0, 4.4), layout="constrained")
+    left, right = fig.subplots(1, 2)
+    draw = left.loglog if log else left.plot
+    draw(lengths, np.asarray(slow_seconds) * 1e3, "-o", color=PALETTE[3], label=slow_label)
+    draw(lengths, np.asarray(fast_seconds) * 1e3, "-s", color=PALETTE[0], label=fast_label)
+    left.set_ylabel("CPU time (ms)", fontsize=FONT_SIZE)
+    left.set_title(left_title, fontsize=FONT_SIZE + 1)
+    left.legend(fontsize=FONT_SIZE - 1)
+    (right.semilogx if log else right.plot)(lengths, ratio, "-o", color=PALETTE[2])
+    right.axhline(1.0, color=PALETTE[7], linestyle="--", linewidth=1)
+    right.set_ylim(0, ratio.max() * 1.15)
+    right.set_ylabel(ratio_label, fontsize=FONT_SIZE)
+    right.set_title(ratio_title, fontsize=FONT_SIZE + 1)
+    for ax in (left, right):
+        ax.set_xlabel(xlabel, fontsize=FONT_SIZE)
+        ax.grid(alpha=0.3, which="both")
+        if log:  # label the measured lengths themselves, not powers of ten
+            ax.set_xticks(lengths, [str(n) for n in lengths])
+            ax.minorticks_off()
+    fig.suptitle(title, fontsize=FONT_SIZE + 2)
+    return fig
+
+
 __all__ = ["SEQUENTIAL", "DIVERGING", "PALETTE", "new_figure", "token_label", "attention_heatmap",
-           "next_token_bars", "loss_curves"]
+           "next_token_bars", "loss_curves", "slow_vs_fast_figure"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from matplotlib.figure import Figure
 
-from .core import FONT_SIZE, PALETTE, new_figure, token_label
+from .core import FONT_SIZE, PALETTE, new_figure, slow_vs_fast_figure, token_label
 
 
 def _label(token: str) -> str:
@@ -115,27 +115,11 @@ def repetition_bars(rates: dict[str, float], title="How often generated text rep
 
 def kv_cache_figure(timings: dict, title="Generation with and without a key/value cache") -> Figure:
     """Left: time to generate n tokens, with and without the cache. Right: the speed-up."""
-    n = np.asarray(timings["lengths"])
-    fig = Figure(figsize=(12.0, 4.4), layout="constrained")
-    left, right = fig.subplots(1, 2)
-    left.plot(n, np.asarray(timings["no_cache_seconds"]) * 1e3, "-o", color=PALETTE[3],
-              label="no cache: the whole text every step")
-    left.plot(n, np.asarray(timings["cache_seconds"]) * 1e3, "-s", color=PALETTE[0],
-              label="KV cache: only the new token")
-    left.set_xlabel("tokens generated", fontsize=FONT_SIZE)
-    left.set_ylabel("CPU time (ms)", fontsize=FONT_SIZE)
-    left.set_title("Time to generate", fontsize=FONT_SIZE + 1)
-    left.legend(fontsize=FONT_SIZE - 1)
-    left.grid(alpha=0.3)
-    right.plot(n, timings["speedup"], "-o", color=PALETTE[2])
-    right.axhline(1.0, color=PALETTE[7], linestyle="--", linewidth=1)
-    right.set_ylim(0, np.max(timings["speedup"]) * 1.15)
-    right.set_xlabel("tokens generated", fontsize=FONT_SIZE)
-    right.set_ylabel("time without / time with cache", fontsize=FONT_SIZE)
-    right.set_title("Speed-up", fontsize=FONT_SIZE + 1)
-    right.grid(alpha=0.3)
-    fig.suptitle(title, fontsize=FONT_SIZE + 2)
-    return fig
+    return slow_vs_fast_figure(
+        timings["lengths"], timings["no_cache_seconds"], timings["cache_seconds"],
+        slow_label="no cache: the whole text every step", fast_label="KV cache: only the new token",
+        xlabel="tokens generated", ratio_label="time without / time with cache",
+        left_title="Time to generate", ratio_title="Speed-up", title=title)
 
 
 __all__ = ["entropy_curve", "generation_steps_figure", "kv_cache_figure", "repetition_bars", "sampling_bars",
