@@ -3,7 +3,6 @@
 Usage: python tools/execute_notebooks.py [notebooks/NN_name.ipynb ...]   (default: every chapter)
 """
 
-import os
 import sys
 import time
 from pathlib import Path
@@ -12,8 +11,6 @@ import nbformat
 from nbclient import NotebookClient
 
 ROOT = Path(__file__).resolve().parent.parent
-# One thread, as `make notebooks` runs them: the thread count changes floating-point sums, and so the saved numbers.
-os.environ["OMP_NUM_THREADS"] = "1"
 
 
 def execute(path: Path) -> float:

@@ -118,7 +118,6 @@ def lab(request, tmp_path_factory):
     env = {key: value for key, value in os.environ.items() if key != "MPLBACKEND"}
     env.update(
         PYTHONPATH=os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])),
-        OMP_NUM_THREADS=os.environ.get("OMP_NUM_THREADS", "1"),
         JUPYTER_TOKEN=token,
         JUPYTER_CONFIG_DIR=str(home / "config"),
         JUPYTER_RUNTIME_DIR=str(home / "runtime"),
