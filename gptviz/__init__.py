@@ -3,7 +3,7 @@
 from .checkpoint import load, load_pretrained, save
 from .data import Corpus, load_corpus
 from .device import pick_device
-from .model import GPT, GPTConfig
+from .model import GPT, GPTConfig, evaluating
 from .sampling import generate, next_token_probs
 from .tokenizer import CharTokenizer
 from .trace import Trace, inspect
@@ -11,7 +11,7 @@ from .training import History, TrainConfig, train
 
 __all__ = [
     "GPT", "GPTConfig", "CharTokenizer", "Corpus", "History", "TrainConfig", "Trace",
-    "generate", "inspect", "load", "load_corpus", "load_pretrained", "next_token_probs",
+    "evaluating", "generate", "inspect", "load", "load_corpus", "load_pretrained", "next_token_probs",
     "pick_device", "save", "train",
 ]
 __version__ = "0.1.0"

@@ -18,6 +18,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from .model import evaluating
 from .sampling import generate
 from .training import encode_ids
 
@@ -194,13 +195,9 @@ def one_pass_vs_prefixes(model, tokenizer, text: str) -> tuple[np.ndarray, np.nd
     ids = torch.tensor([tokenizer.encode(text)], device=model.device)
     if not 1 <= ids.size(1) <= model.config.block_size:
         raise ValueError(f"text must have 1..block_size={model.config.block_size} characters, got {ids.size(1)}")
-    was_training = model.training
-    model.eval()
-    try:
+    with evaluating(model):
         one_pass = model(ids)[0][0]
         prefixes = torch.stack([model(ids[:, : t + 1])[0][0, -1] for t in range(ids.size(1))])
-    finally:
-        model.train(was_training)
     return one_pass.cpu().numpy(), prefixes.cpu().numpy()
 
 

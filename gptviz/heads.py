@@ -21,6 +21,7 @@ import torch
 
 from .ablation import ablated
 from .data import as_ids
+from .model import evaluating
 
 ROLES = ("previous token", "two back", "three back", "same token", "same character", "word start", "line start",
          "first position")
@@ -143,12 +144,8 @@ def role_scores(attention: np.ndarray, tokens: list[list[str]], skip: int = 8) -
 @torch.no_grad()
 def window_attention(model, ids: torch.Tensor) -> np.ndarray:
     """Attention weights of every head on each window (B, T): shape (B, n_layer, n_head, T, T)."""
-    was_training = model.training
-    model.eval()
-    try:
+    with evaluating(model):
         _, attention, _ = model.forward_traced(ids.to(model.device))
-    finally:
-        model.train(was_training)
     return attention.double().cpu().numpy()
 
 
@@ -223,17 +220,13 @@ def head_ablation(model, tokenizer, text: str, windows: int = 16, length: int = 
                   heads=None) -> Ablation:
     """Loss on fixed windows of `text` with every head (or only `heads`, a list of (layer, head)) zeroed in turn."""
     ids = text_windows(text, tokenizer, windows, min(length, model.config.block_size - 1) + 1, seed)
-    was_training = model.training
-    model.eval()
-    try:
+    cfg = model.config
+    loss = np.full((cfg.n_layer, cfg.n_head), np.nan)
+    with evaluating(model):
         base = windows_loss(model, ids)
-        cfg = model.config
-        loss = np.full((cfg.n_layer, cfg.n_head), np.nan)
         for layer, head in heads if heads is not None else np.ndindex(cfg.n_layer, cfg.n_head):
             with ablated(model, heads=[(layer, head)]):
                 loss[layer, head] = windows_loss(model, ids)
-    finally:
-        model.train(was_training)
     return Ablation(base, loss)
 
 

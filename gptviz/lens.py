@@ -19,6 +19,7 @@ import torch
 from torch.nn import functional as F
 
 from .ablation import ablated
+from .model import evaluating
 from .trace import inspect
 
 # ---------------------------------------------------------------- parameters
@@ -118,13 +119,11 @@ def mlp_activations(model, tokenizer, text: str) -> np.ndarray:
     captured: list[list[torch.Tensor]] = [[] for _ in model.blocks]
     hooks = [block.mlp.gelu.register_forward_hook(lambda _m, _i, out, layer=layer: captured[layer].append(out[0]))
              for layer, block in enumerate(model.blocks)]
-    was_training = model.training
-    model.eval()
     try:
-        for start in range(0, len(ids), model.config.block_size):
-            model(ids[start : start + model.config.block_size][None])
+        with evaluating(model):
+            for start in range(0, len(ids), model.config.block_size):
+                model(ids[start : start + model.config.block_size][None])
     finally:
-        model.train(was_training)
         for hook in hooks:
             hook.remove()
     return torch.stack([torch.cat(chunks) for chunks in captured]).cpu().numpy()
@@ -262,12 +261,8 @@ def text_loss(model, tokenizer, text: str, windows: int = 16) -> float:
         raise ValueError(f"windows must be an integer >= 1, got {windows!r}")
     starts = np.linspace(0, len(text) - block - 1, windows).astype(int)
     batch = torch.tensor([tokenizer.encode(text[s : s + block + 1]) for s in starts], device=model.device)
-    was_training = model.training
-    model.eval()
-    try:
+    with evaluating(model):
         logits, _ = model(batch[:, :-1])  # (windows, block, vocab_size)
-    finally:
-        model.train(was_training)
     return F.cross_entropy(logits.reshape(-1, logits.size(-1)), batch[:, 1:].reshape(-1)).item()
 
 

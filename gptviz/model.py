@@ -1,13 +1,17 @@
 """A compact decoder-only transformer (GPT), in the shape of nanoGPT's model.py.
 
-Training runs the fast fused attention (`F.scaled_dot_product_attention`);
-inspection runs `causal_attention`, the same maths written out, which also
-returns the attention weights for plotting. A test checks the two agree.
+One attention layer serves everything: training runs the fast fused attention
+(`F.scaled_dot_product_attention`); inspection runs `causal_attention`, the same maths written
+out, which also returns the attention weights for plotting (a test checks the two agree, dropout
+included). Generation reuses earlier keys and values through a `KVCache`, and a batch of prompts of
+different lengths is decoded at once by padding them on the left: `key_valid` hides the padding
+from attention and each token gets its own position.
 """
 
 from __future__ import annotations
 
 import math
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 
 import torch
@@ -43,17 +47,37 @@ class GPTConfig:
         return asdict(self)
 
 
-def causal_attention(q, k, v):
+def causal_mask(T: int, S: int, device=None) -> torch.Tensor:
+    """Which of S keys each of the last T queries may see, (T, S): query i sees keys 0..S-T+i."""
+    return torch.ones(T, S, dtype=torch.bool, device=device).tril(S - T)
+
+
+def padding_mask(T: int, key_valid: torch.Tensor) -> torch.Tensor:
+    """The causal mask with the left padding hidden, (B, 1, T, S), for the last T queries of `key_valid` (B, S).
+
+    A position may always see itself, so that a padding query still has one key (and no NaN)."""
+    S = key_valid.size(1)
+    own = torch.arange(S, device=key_valid.device)[None] == torch.arange(S - T, S, device=key_valid.device)[:, None]
+    allowed = (causal_mask(T, S, key_valid.device) & key_valid[:, None, :]) | own  # (B, T, S)
+    return allowed[:, None]
+
+
+def causal_attention(q, k, v, allowed=None, dropout: float = 0.0):
     """Scaled dot-product attention with a causal mask, written out; returns (output, weights).
 
     Usually q, k, v cover the same T positions. With a key/value cache, q holds only the last
     positions of the sequence and k, v all of it; the mask then lines the queries up with the end.
+    `allowed` (..., T, S) replaces the causal mask (to hide padding); `dropout` zeroes that share of
+    the weights, as the fused path does in training (the weights returned are the ones applied).
     """
     T, S = q.size(-2), k.size(-2)
+    if allowed is None:
+        allowed = causal_mask(T, S, q.device)
     scores = q @ k.transpose(-2, -1) / math.sqrt(k.size(-1))  # (..., T, S)
-    future = torch.ones(T, S, dtype=torch.bool, device=q.device).triu(1 + S - T)
-    scores = scores.masked_fill(future, float("-inf"))  # a token may not look ahead
+    scores = scores.masked_fill(~allowed, float("-inf"))  # a token may not look ahead (nor at padding)
     weights = torch.softmax(scores, dim=-1)  # each row sums to 1
+    if dropout > 0:
+        weights = F.dropout(weights, dropout)
     return weights @ v, weights  # (..., T, hs), (..., T, S)
 
 
@@ -84,6 +108,7 @@ class KVCache:
     """
 
     layers: list[LayerCache] = field(default_factory=list)
+    key_valid: torch.Tensor | None = None  # (B, t): False where a cached token is left padding; None: none is
 
     @classmethod
     def empty(cls, n_layer: int) -> KVCache:
@@ -103,31 +128,31 @@ class CausalSelfAttention(nn.Module):
         self.c_proj = nn.Linear(config.n_embd, config.n_embd)
         self.resid_dropout = nn.Dropout(config.dropout)
         self.dropout = config.dropout
-        self.head_mask = None  # optional (n_head,) tensor of 0/1: ablate heads by zeroing their output
 
-    def forward(self, x, return_weights=False, cache: LayerCache | None = None):
+    def forward(self, x, return_weights=False, cache: LayerCache | None = None, mask=None):
+        """x (B, T, C) -> output (B, T, C), and the attention weights (B, nh, T, S) if `return_weights`.
+
+        `cache` holds the earlier tokens' keys and values and receives these ones; `mask` (B, 1, T, S)
+        says which keys each query may see (None: causal).
+        """
         B, T, C = x.size()
         q, k, v = self.c_attn(x).split(C, dim=2)
         q, k, v = (t.view(B, T, self.n_head, C // self.n_head).transpose(1, 2) for t in (q, k, v))  # (B, nh, T, hs)
-        past = 0
         if cache is not None:  # prepend the keys and values of the earlier tokens, and remember the new ones
             if cache.keys is not None:
-                past = cache.keys.size(2)
-                k, v = torch.cat([cache.keys, k], dim=2), torch.cat([cache.values, v], dim=2)  # (B, nh, past+T, hs)
+                k, v = torch.cat([cache.keys, k], dim=2), torch.cat([cache.values, v], dim=2)  # (B, nh, S, hs)
             cache.keys, cache.values = k, v
-        if return_weights:
-            y, weights = causal_attention(q, k, v)
+        p = self.dropout if self.training else 0.0
+        if return_weights:  # the explicit path: the same maths written out, keeping the weights
+            y, weights = causal_attention(q, k, v, mask, p)
         else:
-            p = self.dropout if self.training else 0.0
-            if past == 0:
-                y = F.scaled_dot_product_attention(q, k, v, dropout_p=p, is_causal=True)
-            else:  # the T new queries sit at the end: query i may see keys 0..past+i
-                mask = None if T == 1 else torch.ones(T, past + T, dtype=torch.bool, device=x.device).tril(past)
-                y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=p)
+            S = k.size(2)
+            if mask is None and 1 < T < S:  # the T new queries sit at the end: query i may see keys 0..S-T+i
+                mask = causal_mask(T, S, x.device)
+            y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=p, is_causal=mask is None and T == S)
             weights = None
-        if self.head_mask is not None:
-            y = y * self.head_mask.view(1, -1, 1, 1).to(y)
-        y = y.transpose(1, 2).contiguous().view(B, T, C)  # heads side by side again
+        # c_proj reads the heads' outputs side by side: gptviz.ablation hooks its input to switch heads off
+        y = y.transpose(1, 2).contiguous().view(B, T, C)
         return self.resid_dropout(self.c_proj(y)), weights
 
 
@@ -154,13 +179,11 @@ class Block(nn.Module):
         self.attn = CausalSelfAttention(config)
         self.ln_2 = nn.LayerNorm(config.n_embd)
         self.mlp = MLP(config)
-        self.use_mlp = True  # set False to ablate this block's feed-forward network
 
-    def forward(self, x, return_weights=False, cache: LayerCache | None = None):
-        attn_out, weights = self.attn(self.ln_1(x), return_weights, cache)
+    def forward(self, x, return_weights=False, cache: LayerCache | None = None, mask=None):
+        attn_out, weights = self.attn(self.ln_1(x), return_weights, cache, mask)
         x = x + attn_out
-        if self.use_mlp:
-            x = x + self.mlp(self.ln_2(x))
+        x = x + self.mlp(self.ln_2(x))
         return x, weights
 
 
@@ -207,36 +230,86 @@ class GPT(nn.Module):
             return self.sinusoid[start : start + T]
         return None
 
-    def embed(self, idx, start: int = 0):
-        """Token ids (B, T) at positions start.. to the start of the residual stream (B, T, n_embd)."""
-        T = idx.size(1)
-        if start + T > self.config.block_size:
-            raise ValueError(f"sequence length {start + T} exceeds block_size={self.config.block_size}")
+    def embed(self, idx, start: int = 0, positions=None):
+        """Token ids (B, T) to the start of the residual stream (B, T, n_embd).
+
+        The tokens sit at positions start..start+T-1, or at `positions` (B, T) when given (every row its own).
+        """
+        B, T = idx.shape
+        block_size = self.config.block_size
+        if positions is None:
+            if start + T > block_size:
+                raise ValueError(f"sequence length {start + T} exceeds block_size={block_size}")
+            pos = self.position_encoding(T, start)
+        else:
+            if positions.shape != (B, T):
+                raise ValueError(f"positions must have the shape of idx {(B, T)}, got {tuple(positions.shape)}")
+            if positions.numel() and not 0 <= int(positions.min()) <= int(positions.max()) < block_size:
+                raise ValueError(f"positions must be in 0..{block_size - 1} (block_size={block_size}), "
+                                 f"got {int(positions.min())}..{int(positions.max())}")
+            table = self.position_encoding(block_size)
+            pos = None if table is None else table[positions]  # (B, T, n_embd)
         x = self.wte(idx)
-        pos = self.position_encoding(T, start)
         return self.drop(x if pos is None else x + pos)
 
-    def forward(self, idx, targets=None, cache: KVCache | None = None):
+    def _start(self, idx, cache: KVCache | None, key_valid, positions):
+        """The residual stream's start (B, T, C) and the attention mask (None: plainly causal, no padding)."""
+        B, T = idx.shape
+        past = 0 if cache is None else len(cache)
+        if key_valid is None and (cache is None or cache.key_valid is None):
+            return self.embed(idx, past, positions), None
+        if key_valid is not None and key_valid.shape != (B, T):
+            raise ValueError(f"key_valid must have the shape of idx {(B, T)}, got {tuple(key_valid.shape)}")
+        earlier = cache.key_valid if cache is not None and cache.key_valid is not None else None
+        if earlier is None:
+            earlier = torch.ones(B, past, dtype=torch.bool, device=idx.device)
+        new = torch.ones(B, T, dtype=torch.bool, device=idx.device) if key_valid is None else key_valid.bool()
+        keys = torch.cat([earlier, new], dim=1)  # (B, past + T): which keys are real tokens
+        if positions is None:  # a token's position counts the real tokens before it
+            positions = (keys.cumsum(1) - 1)[:, past:].clamp(min=0)
+        x = self.embed(idx, past, positions)
+        if cache is not None:
+            cache.key_valid = keys
+        return x, padding_mask(T, keys)
+
+    def forward(self, idx, targets=None, cache: KVCache | None = None, key_valid=None, positions=None):
         """Logits (B, T, vocab_size) and the loss if `targets` are given.
 
         With a `cache`, `idx` holds only the tokens that follow the cached ones; the cache grows by them.
+        For prompts of different lengths in one batch, pad them on the left and pass `key_valid` (B, T),
+        False at the padding: no token attends to it, and positions count only the real tokens (unless
+        `positions` (B, T) are given). The cache remembers the padding for the later calls.
         """
-        x = self.embed(idx, 0 if cache is None else len(cache))  # (B, T, C)
+        x, mask = self._start(idx, cache, key_valid, positions)  # (B, T, C)
         for i, block in enumerate(self.blocks):
-            x, _ = block(x, cache=None if cache is None else cache.layers[i])
+            x, _ = block(x, cache=None if cache is None else cache.layers[i], mask=mask)
         logits = self.lm_head(self.ln_f(x))  # (B, T, vocab_size)
         loss = None
         if targets is not None:
             loss = F.cross_entropy(logits.view(-1, logits.size(-1)), targets.reshape(-1))
         return logits, loss
 
-    def forward_traced(self, idx):
-        """Forward on the explicit attention path: logits, attention (B, L, nh, T, T), hidden (B, L+1, T, C)."""
-        x = self.embed(idx)
+    def forward_traced(self, idx, key_valid=None, positions=None):
+        """Forward on the explicit attention path: logits, attention (B, L, nh, T, T), hidden (B, L+1, T, C).
+
+        In training mode, dropout (of the attention weights too) applies as in `forward`."""
+        x, mask = self._start(idx, None, key_valid, positions)
         hidden, attention = [x], []
         for block in self.blocks:
-            x, weights = block(x, return_weights=True)
+            x, weights = block(x, return_weights=True, mask=mask)
             hidden.append(x)
             attention.append(weights)
         logits = self.lm_head(self.ln_f(x))
         return logits, torch.stack(attention, dim=1), torch.stack(hidden, dim=1)
+
+
+@contextmanager
+def evaluating(model: nn.Module):
+    """Eval mode (no dropout) inside a `with` block; every module's previous mode comes back after, even on errors."""
+    modes = [(module, module.training) for module in model.modules()]
+    model.eval()
+    try:
+        yield model
+    finally:
+        for module, training in modes:
+            module.training = training

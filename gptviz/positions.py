@@ -18,7 +18,7 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
-from .model import GPT, GPTConfig
+from .model import GPT, GPTConfig, evaluating
 from .tokenizer import CharTokenizer
 
 FILLER = "cdefghij"
@@ -68,7 +68,7 @@ def task_model(pos_encoding: str, length: int = 8, n_layer: int = 1, n_embd: int
 
 
 @dataclass
-class TaskRun:
+class WhichFirstRun:
     """A model trained on the task, with its loss curve and final accuracy."""
 
     pos_encoding: str
@@ -87,13 +87,13 @@ def task_accuracy(model: GPT, n: int = 2000, seed: int = 123) -> float:
     """Share of `n` fresh task sequences the model answers right (argmax over the whole vocabulary)."""
     length = model.config.block_size - 1
     seq, answer = which_first_batch(n, length, torch.Generator().manual_seed(seed))
-    with torch.no_grad():
-        logits, _ = model.eval()(seq)
+    with torch.no_grad(), evaluating(model):
+        logits, _ = model(seq)
     return float((logits[:, -1].argmax(-1) == answer).float().mean())
 
 
-def train_on_task(pos_encoding: str, length: int = 8, steps: int = 300, batch_size: int = 128, lr: float = 3e-3,
-                  n_layer: int = 1, n_embd: int = 32, seed: int = 0, log_every: int = 20) -> TaskRun:
+def train_which_first(pos_encoding: str, length: int = 8, steps: int = 300, batch_size: int = 128, lr: float = 3e-3,
+                  n_layer: int = 1, n_embd: int = 32, seed: int = 0, log_every: int = 20) -> WhichFirstRun:
     """Train a small model on 'which came first?' (loss only on the answer); deterministic for a given seed."""
     if not isinstance(steps, int) or steps < 1:
         raise ValueError(f"steps must be a positive integer, got {steps!r}")
@@ -114,15 +114,19 @@ def train_on_task(pos_encoding: str, length: int = 8, steps: int = 300, batch_si
             losses.append(float(np.mean(running)))
             running = []
     model.eval()
-    return TaskRun(pos_encoding, model, logged_steps, losses, task_accuracy(model))
+    return WhichFirstRun(pos_encoding, model, logged_steps, losses, task_accuracy(model))
+
+
+train_on_task = train_which_first  # the older name, still used by notebook 05
 
 
 @torch.no_grad()
 def reorder_gap(model: GPT, n: int = 256, seed: int = 7) -> float:
     """Largest change of the final position's logits when `a` and `b` swap places (0 = order is invisible)."""
     seq, _ = which_first_batch(n, model.config.block_size - 1, torch.Generator().manual_seed(seed))
-    a, _ = model.eval()(seq)
-    b, _ = model(swap_markers(seq))
+    with evaluating(model):
+        a, _ = model(seq)
+        b, _ = model(swap_markers(seq))
     return float((a[:, -1] - b[:, -1]).abs().max())
 
 
@@ -156,5 +160,6 @@ def shuffle_prefix(seq: torch.Tensor, generator: torch.Generator | None = None) 
     return torch.cat([seq[:, :-1].gather(1, order), seq[:, -1:]], dim=1)
 
 
-__all__ = ["FILLER", "TASK_TOKENS", "TWO_LAYER_STEPS", "which_first_batch", "swap_markers", "task_model", "TaskRun",
-           "task_accuracy", "train_on_task", "reorder_gap", "offset_similarity", "similarity_to", "shuffle_prefix"]
+__all__ = ["FILLER", "TASK_TOKENS", "TWO_LAYER_STEPS", "which_first_batch", "swap_markers", "task_model",
+           "WhichFirstRun", "task_accuracy", "train_which_first", "train_on_task", "reorder_gap", "offset_similarity",
+           "similarity_to", "shuffle_prefix"]

@@ -1,8 +1,8 @@
 """Before transformers: a tanh RNN and an LSTM, a long-range memory task, and gradients through time.
 
-The cells are written out by hand (`rnn_step`, `lstm_step`) so that every hidden state and every
-LSTM gate can be recorded; `RecurrentModel.forward` runs PyTorch's fused `nn.RNN` / `nn.LSTM` on the
-same weights for speed, and a test checks the two agree.
+The cells are written out by hand (`rnn_step`, `lstm_step`, in `gptviz.cells`) so that every hidden
+state and every LSTM gate can be recorded; `RecurrentModel.forward` runs PyTorch's fused `nn.RNN` /
+`nn.LSTM` on the same weights for speed, and a test checks the two agree.
 
 The task: read one letter, then `gap` random digits, then "?", and answer the letter::
 
@@ -30,14 +30,16 @@ import torch
 import torch.nn as nn
 from torch.nn import functional as F
 
-from .model import GPT, GPTConfig
+from .cells import LSTMCell, TanhRNNCell, lstm_step, rnn_step
+from .model import GPT, GPTConfig, evaluating
 
 SYMBOLS = "ABCDEFGH"  # what must be remembered: chance is 1 / len(SYMBOLS)
 DISTRACTORS = "0123"  # the noise in between
 QUERY = "?"  # "now answer"
 VOCAB = SYMBOLS + DISTRACTORS + QUERY
 CHANCE = 1 / len(SYMBOLS)
-KINDS = ("rnn", "lstm", "transformer")
+MODEL_KINDS = ("rnn", "lstm", "transformer")
+KINDS = MODEL_KINDS  # the older name, still used by notebook 02
 GATES = ("input", "forget", "output")
 SWEEP_PATH = Path(__file__).parent / "data" / "rnn_sweep.json"
 
@@ -48,7 +50,7 @@ def _check_int(name: str, value, low: int, high: int | None = None) -> None:
         raise ValueError(f"{name} must be an integer {allowed}, got {value!r}")
 
 
-def _check_kind(kind: str, allowed=KINDS) -> None:
+def _check_kind(kind: str, allowed=MODEL_KINDS) -> None:
     if kind not in allowed:
         raise ValueError(f"kind must be one of {allowed}, got {kind!r}")
 
@@ -68,64 +70,6 @@ def memory_task(batch_size: int, gap: int, generator: torch.Generator | None = N
 def decode(ids) -> str:
     """Token ids back to text, e.g. "C2031?"."""
     return "".join(VOCAB[i] for i in torch.as_tensor(ids).tolist())
-
-
-# --- the cells, by hand -----------------------------------------------------------------------
-
-def rnn_step(x, h, weight_ih, weight_hh, bias_ih, bias_hh):
-    """One step of an Elman (1990) RNN: h_t = tanh(W_ih x_t + b_ih + W_hh h_{t-1} + b_hh)."""
-    return torch.tanh(x @ weight_ih.T + bias_ih + h @ weight_hh.T + bias_hh)  # (B, H)
-
-
-def lstm_step(x, h, c, weight_ih, weight_hh, bias_ih, bias_hh):
-    """One LSTM step (Hochreiter & Schmidhuber 1997, forget gate of Gers et al. 2000); returns h, c, (i, f, o).
-
-    The cell state c is a running sum: the forget gate f decides how much of it survives a step,
-    the input gate i how much new content g enters, the output gate o how much of it is shown as h.
-    """
-    i, f, g, o = (x @ weight_ih.T + bias_ih + h @ weight_hh.T + bias_hh).chunk(4, dim=1)  # PyTorch's order
-    i, f, g, o = torch.sigmoid(i), torch.sigmoid(f), torch.tanh(g), torch.sigmoid(o)
-    c = f * c + i * g  # (B, H): keep some of the old memory, write some new
-    h = o * torch.tanh(c)  # (B, H)
-    return h, c, (i, f, o)
-
-
-class _Cell(nn.Module):
-    """Weights in PyTorch's layout and initialisation (uniform in +-1/sqrt(hidden_size))."""
-
-    n_blocks = 1
-
-    def __init__(self, input_size: int, hidden_size: int):
-        super().__init__()
-        _check_int("input_size", input_size, 1)
-        _check_int("hidden_size", hidden_size, 1)
-        self.hidden_size = hidden_size
-        rows = self.n_blocks * hidden_size
-        self.weight_ih = nn.Parameter(torch.empty(rows, input_size))
-        self.weight_hh = nn.Parameter(torch.empty(rows, hidden_size))
-        self.bias_ih = nn.Parameter(torch.empty(rows))
-        self.bias_hh = nn.Parameter(torch.empty(rows))
-        for p in self.parameters():
-            nn.init.uniform_(p, -1 / math.sqrt(hidden_size), 1 / math.sqrt(hidden_size))
-
-    def weights(self):
-        return self.weight_ih, self.weight_hh, self.bias_ih, self.bias_hh
-
-
-class TanhRNNCell(_Cell):
-    """A hand-written `nn.RNNCell`: forward(x, h) -> next h."""
-
-    def forward(self, x, h):
-        return rnn_step(x, h, *self.weights())
-
-
-class LSTMCell(_Cell):
-    """A hand-written `nn.LSTMCell`: forward(x, (h, c)) -> (h, c, gates)."""
-
-    n_blocks = 4
-
-    def forward(self, x, state):
-        return lstm_step(x, *state, *self.weights())
 
 
 # --- the sequence models ----------------------------------------------------------------------
@@ -241,7 +185,7 @@ LEARNING_RATES = {"rnn": 3e-3, "lstm": 3e-3, "transformer": 3e-3}
 
 
 @dataclass
-class TaskRun:
+class MemoryRun:
     """One model trained at one gap: its final accuracy, loss curve and time."""
 
     kind: str
@@ -252,7 +196,7 @@ class TaskRun:
     model: nn.Module | None = None
 
 
-def train_on_task(model: nn.Module, gap: int, steps: int = 250, batch_size: int = 64, lr: float | None = None,
+def train_on_memory_task(model: nn.Module, gap: int, steps: int = 250, batch_size: int = 64, lr: float | None = None,
                   seed: int = 0) -> list[float]:
     """Adam on fresh random batches, loss at the last step only; returns the loss of every step."""
     _check_int("gap", gap, 0)
@@ -288,13 +232,13 @@ def accuracy(model: nn.Module, gap: int, n: int = 1000, seed: int = 1234) -> flo
     return (final_logits(model, ids).argmax(dim=1) == targets).float().mean().item()
 
 
-def run(kind: str, gap: int, steps: int = 250, seed: int = 0, keep_model: bool = True, **train_kwargs) -> TaskRun:
+def run(kind: str, gap: int, steps: int = 250, seed: int = 0, keep_model: bool = True, **train_kwargs) -> MemoryRun:
     """Build a fresh model, train it at this gap, and measure its accuracy."""
     model = make_model(kind, gap, seed)
     start = time.perf_counter()
-    losses = train_on_task(model, gap, steps=steps, seed=seed, **train_kwargs)
+    losses = train_on_memory_task(model, gap, steps=steps, seed=seed, **train_kwargs)
     seconds = time.perf_counter() - start
-    return TaskRun(kind, gap, accuracy(model, gap), losses, seconds, model if keep_model else None)
+    return MemoryRun(kind, gap, accuracy(model, gap), losses, seconds, model if keep_model else None)
 
 
 # --- gradients through time -------------------------------------------------------------------
@@ -309,22 +253,20 @@ def gradient_through_time(model: nn.Module, ids, targets) -> np.ndarray:
     targets = torch.as_tensor(targets)
     if ids.dim() != 2 or targets.shape != (ids.size(0),):
         raise ValueError(f"ids must be (B, T) and targets (B,), got {tuple(ids.shape)} and {tuple(targets.shape)}")
-    was_training = model.training
-    model.eval()
-    if isinstance(model, GPT):
-        captured = []
-        hook = model.drop.register_forward_hook(lambda _m, _i, out: captured.append(out))
-        try:
-            logits = final_logits(model, ids)
-        finally:
-            hook.remove()
-        states = [captured[0]]  # (B, T, C)
-    else:
-        out = model.unroll(ids)
-        logits, states = out.logits, out.hidden
-    loss = F.cross_entropy(logits, targets, reduction="sum")  # sum: each example's own gradient
-    grads = torch.autograd.grad(loss, states)
-    model.train(was_training)
+    with evaluating(model):
+        if isinstance(model, GPT):
+            captured = []
+            hook = model.drop.register_forward_hook(lambda _m, _i, out: captured.append(out))
+            try:
+                logits = final_logits(model, ids)
+            finally:
+                hook.remove()
+            states = [captured[0]]  # (B, T, C)
+        else:
+            out = model.unroll(ids)
+            logits, states = out.logits, out.hidden
+        loss = F.cross_entropy(logits, targets, reduction="sum")  # sum: each example's own gradient
+        grads = torch.autograd.grad(loss, states)
     if isinstance(model, GPT):
         norms = grads[0].norm(dim=-1)  # (B, T)
     else:
@@ -373,7 +315,7 @@ SWEEP_STEPS = 400
 SWEEP_SEEDS = (0, 1)
 
 
-def sweep(gaps=SWEEP_GAPS, kinds=KINDS, steps: int = SWEEP_STEPS, seeds=SWEEP_SEEDS, max_gap=None,
+def sweep(gaps=SWEEP_GAPS, kinds=MODEL_KINDS, steps: int = SWEEP_STEPS, seeds=SWEEP_SEEDS, max_gap=None,
           log=print) -> dict:
     """Accuracy of every kind at every gap, each trained `steps` steps from each seed (None: gap not run)."""
     max_gap = SWEEP_MAX_GAP if max_gap is None else max_gap
@@ -406,9 +348,9 @@ def load_sweep(path=SWEEP_PATH) -> dict:
 
 
 __all__ = [
-    "SYMBOLS", "DISTRACTORS", "QUERY", "VOCAB", "CHANCE", "KINDS", "GATES", "memory_task", "decode",
+    "SYMBOLS", "DISTRACTORS", "QUERY", "VOCAB", "CHANCE", "MODEL_KINDS", "KINDS", "GATES", "memory_task", "decode",
     "rnn_step", "lstm_step", "TanhRNNCell", "LSTMCell", "Unrolled", "RecurrentModel", "set_spectral_radius",
-    "transformer_for_task", "make_model", "final_logits", "TaskRun", "train_on_task", "accuracy", "run",
+    "transformer_for_task", "make_model", "final_logits", "MemoryRun", "train_on_memory_task", "accuracy", "run",
     "gradient_through_time", "gradient_by_distance", "random_rnn_gradient", "letter_memory",
     "sweep", "save_sweep", "load_sweep",
 ]

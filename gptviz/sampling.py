@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from .model import KVCache
+from .model import KVCache, evaluating
 
 
 def check_sampling_args(temperature=1.0, top_k=None, top_p=None, max_new_tokens=0):
@@ -63,12 +63,8 @@ def next_token_logits(model, idx: torch.Tensor, cache: KVCache | None = None) ->
 
 def next_token_probs(model, tokenizer, text: str) -> np.ndarray:
     """Probability of every vocabulary token coming next after `text`, shape (vocab_size,)."""
-    was_training = model.training
-    model.eval()
-    try:
+    with evaluating(model):
         logits = next_token_logits(model, prompt_ids(model, tokenizer, text))
-    finally:
-        model.train(was_training)
     probs = torch.softmax(logits.double(), dim=-1)
     return probs.cpu().numpy()
 
@@ -108,10 +104,8 @@ def generation_steps(
     rng = None
     if seed is not None:
         rng = torch.Generator(device="cpu").manual_seed(seed)
-    was_training = model.training
-    model.eval()
     steps = []
-    try:
+    with evaluating(model):
         cache = KVCache.empty(model.config.n_layer) if use_cache else None
         logits = next_token_logits(model, idx, cache) if max_new_tokens else None
         for step in range(max_new_tokens):
@@ -130,8 +124,6 @@ def generation_steps(
                 cache = None
                 idx = torch.cat([idx, next_id], dim=1)[:, -block_size:]
                 logits = next_token_logits(model, idx)
-    finally:
-        model.train(was_training)
     return steps
 
 

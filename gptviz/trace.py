@@ -7,6 +7,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from .model import evaluating
+
 
 @dataclass
 class Trace:
@@ -43,12 +45,8 @@ def inspect(model, tokenizer, text: str) -> Trace:
         raise ValueError(f"text is {len(text)} tokens long; inspect takes at most block_size={block_size}")
     ids = tokenizer.encode(text)
     idx = torch.tensor([ids], dtype=torch.long, device=model.device)
-    was_training = model.training
-    model.eval()
-    try:
+    with evaluating(model):
         logits, attention, hidden = model.forward_traced(idx)
-    finally:
-        model.train(was_training)
     probs = torch.softmax(logits[0].double(), dim=-1)
     return Trace(
         text=text,

@@ -11,6 +11,7 @@ from torch.nn import functional as F
 
 import gptviz
 from gptviz import chat
+from gptviz.ablation import ablated
 from gptviz.data import HELD_OUT_PLAYS, markdown_to_play_text, play_files
 from gptviz.plots import chat as chat_plots
 from gptviz.widgets import chat as chat_widgets
@@ -79,7 +80,7 @@ def test_invented_names_keep_the_question_and_move_the_answer(dataset):
 
 
 def test_split_holds_out_plays_and_characters(dataset):
-    kinds = {kind: dataset.test_of(kind) for kind in chat.KINDS}
+    kinds = {kind: dataset.test_of(kind) for kind in chat.QUESTION_KINDS}
     assert all(len(v) == 40 for v in kinds.values())
     assert all(e.play in HELD_OUT_PLAYS for kind in chat.IN_CONTEXT_KINDS for e in kinds[kind])
     assert not set(HELD_OUT_PLAYS) & set(dataset.train_plays)
@@ -160,6 +161,13 @@ def test_a_few_steps_of_finetuning_lower_the_answer_loss(dataset, pretrained):
         chat.finetune(model, tok, dataset, steps=0)
 
 
+def test_answer_loss_restores_training_mode_after_an_error(tiny_model, tok):
+    tiny_model.train()
+    with pytest.raises(ValueError, match="characters"):  # "~" is not in the tiny tokenizer
+        chat.answer_loss(tiny_model, tok, [chat.ChatExample("first", "Who~", "ROMEO", ("ROMEO",), "x")])
+    assert tiny_model.training
+
+
 # --------------------------------------------------------------------------- answering
 
 
@@ -167,12 +175,9 @@ def test_cached_greedy_decoding_matches_generate(tiny_model, tok):
     prompts = ["ROMEO:\nBut", "soft", "ROMEO:\nBut soft, what light", "w"]
     cached = chat.greedy_replies(tiny_model, tok, prompts, max_new_tokens=12, stop=None)
     assert cached == [gptviz.generate(tiny_model, tok, p, 12, temperature=0) for p in prompts]
-    tiny_model.blocks[0].attn.head_mask = torch.tensor([0.0, 1.0])  # ablation hooks are honoured too
-    try:
+    with ablated(tiny_model, heads=[(0, 0)], mlps=[1]):  # ablation hooks are honoured too
         cached = chat.greedy_replies(tiny_model, tok, prompts, max_new_tokens=6, stop=None)
         assert cached == [gptviz.generate(tiny_model, tok, p, 6, temperature=0) for p in prompts]
-    finally:
-        tiny_model.blocks[0].attn.head_mask = None
     with pytest.raises(ValueError, match="max_new_tokens"):
         chat.greedy_replies(tiny_model, tok, prompts, max_new_tokens=0)
 

@@ -110,3 +110,46 @@ def test_ablation_changes_the_output_and_is_undone(tiny_model, tiny_config):
     with pytest.raises(ValueError, match="head"):
         with ablated(tiny_model, heads=[(0, 5)]):
             pass
+
+
+def test_dropout_is_the_same_on_both_attention_paths(tiny_config):
+    torch.manual_seed(0)
+    model = gptviz.GPT(gptviz.GPTConfig(**{**tiny_config.to_dict(), "dropout": 0.3})).train()
+    idx = torch.randint(0, tiny_config.vocab_size, (2, 20))
+    with torch.no_grad():
+        torch.manual_seed(5)
+        fast, _ = model(idx)
+        torch.manual_seed(5)  # the same random draws: the same dropped weights on both paths
+        explicit, attention, _ = model.forward_traced(idx)
+        evaluated, _ = model.eval()(idx)
+    torch.testing.assert_close(explicit, fast, atol=1e-5, rtol=1e-5)
+    assert not torch.allclose(fast, evaluated, atol=1e-3)  # dropout really was on
+    seen = attention[..., torch.ones(20, 20, dtype=torch.bool).tril()]  # weights a query may use
+    assert (seen == 0).float().mean() > 0.2  # about 30% dropped: the explicit path drops attention weights too
+
+
+def test_evaluating_restores_every_module_mode_even_after_an_error(tiny_model):
+    from gptviz.model import evaluating
+
+    tiny_model.train()
+    tiny_model.blocks[0].eval()  # a mixed state must come back as it was, not as "all train"
+    with pytest.raises(RuntimeError, match="inside"), evaluating(tiny_model) as model:
+        assert model is tiny_model and not any(m.training for m in tiny_model.modules())
+        raise RuntimeError("inside")
+    assert tiny_model.training and tiny_model.blocks[1].training
+    assert not any(m.training for m in tiny_model.blocks[0].modules())
+    tiny_model.eval()
+    with evaluating(tiny_model):
+        pass
+    assert not tiny_model.training
+
+
+def test_helpers_that_switch_to_eval_restore_training_mode(tiny_model, tok, text):
+    from gptviz import chat
+
+    tiny_model.train()
+    gptviz.next_token_probs(tiny_model, tok, "ROMEO")
+    gptviz.inspect(tiny_model, tok, "ROMEO")
+    gptviz.generate(tiny_model, tok, "ROMEO", max_new_tokens=3)
+    chat.greedy_replies(tiny_model, tok, ["ROMEO", "But"], max_new_tokens=3)
+    assert all(m.training for m in tiny_model.modules())

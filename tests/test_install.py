@@ -31,3 +31,16 @@ def test_torch_range_admits_the_cpu_build_ci_installs():
     (torch_req,) = [r for r in project["dependencies"] if r.startswith("torch")]
     assert torch_req == "torch>=2.2,<3"  # 2.13.0 satisfies it; .ci/run installs exactly that build first
     assert "torch==2.13.0" in (ROOT / ".ci" / "run").read_text()
+
+
+def test_package_data_ships_every_data_file_and_the_chat_model():
+    from gptviz.chat import chat_model_dir
+
+    globs = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"]["gptviz"]
+    package = ROOT / "gptviz"
+    shipped = {path for pattern in globs for path in package.glob(pattern) if path.is_file()}
+    data = {path for path in (package / "data").rglob("*") if path.is_file()}
+    assert data and data <= shipped, f"not shipped: {sorted(map(str, data - shipped))}"
+    model_files = {path.name for path in chat_model_dir().iterdir()}
+    assert {"config.json", "model.safetensors"} <= model_files
+    assert chat_model_dir().resolve() == (package / "data" / "chat_model").resolve()

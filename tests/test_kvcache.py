@@ -68,3 +68,74 @@ def test_kv_cache_is_faster_and_equal_on_the_shipped_model(pretrained):
     timings = kv_cache_timings(model, tok, lengths=(16, 128), repeats=1)
     assert timings["same_text"].all()
     assert timings["speedup"][-1] > 1.3  # measured ~2.5-4x for 128 tokens; one thread, CPU time
+
+
+# --------------------------------------------------------------------------- left padding: one batch, many lengths
+
+PROMPTS = ["ROMEO:\nBut", "soft", "ROMEO:\nBut soft, what light", "w", "But soft, what"]
+
+
+def left_padded(tok, prompts, fill):
+    rows = [tok.encode(p) for p in prompts]
+    width = max(len(r) for r in rows)
+    ids = torch.tensor([[fill] * (width - len(r)) + r for r in rows])
+    key_valid = torch.tensor([[False] * (width - len(r)) + [True] * len(r) for r in rows])
+    return rows, ids, key_valid
+
+
+@pytest.mark.parametrize("pos", ["learned", "sinusoidal", "none"])
+def test_left_padded_batch_gives_every_prompt_its_own_logits(tiny_config, tok, pos):
+    torch.manual_seed(0)
+    model = gptviz.GPT(gptviz.GPTConfig(**{**tiny_config.to_dict(), "pos_encoding": pos})).eval()
+    rows, ids, key_valid = left_padded(tok, PROMPTS, fill=tok.encode("y")[0])
+    width = ids.size(1)
+    cache = KVCache.empty(model.config.n_layer)
+    with torch.no_grad():
+        logits, _ = model(ids, cache=cache, key_valid=key_valid)
+        next_ids = logits[:, -1].argmax(-1)
+        step, _ = model(next_ids[:, None], cache=cache)  # the cache remembers where the padding is
+        for i, row in enumerate(rows):
+            alone, _ = model(torch.tensor([row + [int(next_ids[i])]]))
+            torch.testing.assert_close(logits[i, width - len(row):], alone[0, :-1], atol=1e-5, rtol=1e-5)
+            torch.testing.assert_close(step[i, -1], alone[0, -1], atol=1e-5, rtol=1e-5)
+        # what the padding holds does not matter, and the default positions are the explicit ones
+        _, other_fill, _ = left_padded(tok, PROMPTS, fill=tok.encode("R")[0])
+        pad = (~key_valid).sum(1, keepdim=True)
+        positions = (torch.arange(width)[None] - pad).clamp(min=0)
+        again, _ = model(other_fill, key_valid=key_valid, positions=positions)
+    torch.testing.assert_close(again[key_valid], logits[key_valid], atol=1e-5, rtol=1e-5)
+    assert cache.key_valid.shape == (len(PROMPTS), width + 1) and len(cache) == width + 1
+
+
+def test_explicit_path_hides_the_padding_too(tiny_model, tok):
+    _, ids, key_valid = left_padded(tok, PROMPTS, fill=0)
+    with torch.no_grad():
+        fast, _ = tiny_model(ids, key_valid=key_valid)
+        explicit, attention, _ = tiny_model.forward_traced(ids, key_valid=key_valid)
+    torch.testing.assert_close(explicit[key_valid], fast[key_valid], atol=1e-5, rtol=1e-5)
+    for row, valid in zip(attention, key_valid, strict=True):  # row (L, nh, T, T)
+        on_padding = row[..., valid, :][..., ~valid]  # real queries' weights on the padding
+        assert on_padding.numel() == 0 or on_padding.abs().max() == 0
+    assert (~key_valid).sum() > 0
+
+
+@pytest.mark.parametrize("pos", ["learned", "sinusoidal"])
+def test_batched_greedy_decoding_equals_greedy_generate_per_prompt(tiny_config, tok, pos):
+    from gptviz.chat import greedy_replies
+
+    torch.manual_seed(1)
+    model = gptviz.GPT(gptviz.GPTConfig(**{**tiny_config.to_dict(), "pos_encoding": pos})).eval()
+    # 27 + 5 tokens fit in block_size=32: no prompt is cut and generate's window never slides
+    replies = greedy_replies(model, tok, PROMPTS, max_new_tokens=5, stop=None)
+    assert replies == [gptviz.generate(model, tok, p, 5, temperature=0, use_cache=False) for p in PROMPTS]
+    assert len(set(replies)) > 1  # the prompts really lead to different replies
+
+
+def test_padding_and_positions_are_checked(tiny_model, tok):
+    ids = torch.tensor([tok.encode("ROMEO")])
+    with pytest.raises(ValueError, match="key_valid"):
+        tiny_model(ids, key_valid=torch.ones(1, 3, dtype=torch.bool))
+    with pytest.raises(ValueError, match="positions"):
+        tiny_model(ids, positions=torch.arange(5)[None] + 30)
+    with pytest.raises(ValueError, match="positions"):
+        tiny_model(ids, positions=torch.arange(4)[None])

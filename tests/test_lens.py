@@ -117,7 +117,8 @@ def test_text_loss_and_mlp_ablation(tiny_model, tok, text):
     assert lens.text_loss(tiny_model, tok, text[:33], windows=1) == pytest.approx(expected, rel=1e-6)
     losses = lens.mlp_ablation_losses(tiny_model, tok, text, windows=4)
     assert list(losses) == ["full model", "no MLP in block 0", "no MLP in block 1", "no MLPs at all"]
-    assert all(block.use_mlp for block in tiny_model.blocks)  # switched back on afterwards
+    assert not any(m._forward_hooks for m in tiny_model.modules())  # switched back on afterwards
+    assert lens.text_loss(tiny_model, tok, text, windows=4) == losses["full model"]
     with pytest.raises(ValueError, match="windows"):
         lens.text_loss(tiny_model, tok, text, windows=0)
     with pytest.raises(ValueError, match="block_size"):

@@ -54,8 +54,8 @@ def test_two_causal_layers_let_order_leak_in_without_positions():
 
 
 def test_training_learns_with_positions_and_fails_without():
-    learned = P.train_on_task("learned", steps=300, seed=0)
-    blind = P.train_on_task("none", steps=150, seed=0)
+    learned = P.train_which_first("learned", steps=300, seed=0)
+    blind = P.train_which_first("none", steps=150, seed=0)
     assert learned.accuracy > 0.95
     assert blind.accuracy < 0.6
     assert learned.losses[-1] < 0.2 < blind.losses[-1]
@@ -74,7 +74,7 @@ def test_offset_similarity_of_sinusoidal_codes():
 @pytest.mark.parametrize("call, name", [
     (lambda: P.which_first_batch(4, 1), "length"),
     (lambda: P.which_first_batch(0, 8), "batch_size"),
-    (lambda: P.train_on_task("none", steps=0), "steps"),
+    (lambda: P.train_which_first("none", steps=0), "steps"),
     (lambda: P.offset_similarity(np.ones((1, 4))), "encoding"),
     (lambda: P.offset_similarity(np.ones((5, 4)), 9), "max_offset"),
     (lambda: P.similarity_to(np.ones((5, 4)), 5), "position"),

@@ -125,7 +125,7 @@ def test_transformer_final_logits_are_the_letters():
     ids, _ = rnn.memory_task(3, 6)
     assert rnn.final_logits(model, ids).shape == (3, len(rnn.SYMBOLS))
     with pytest.raises(ValueError, match="gap"):
-        rnn.train_on_task(model, 7, steps=1)
+        rnn.train_on_memory_task(model, 7, steps=1)
 
 
 # --- gradients through time ------------------------------------------------------------------------
@@ -185,6 +185,13 @@ def test_gradient_through_time_rejects_bad_shapes():
         rnn.gradient_through_time(model, torch.zeros(2, 4, dtype=torch.long), torch.zeros(3, dtype=torch.long))
 
 
+def test_gradient_through_time_restores_training_mode_after_an_error():
+    model = rnn.RecurrentModel("rnn").train()
+    with pytest.raises(IndexError):  # a target outside the classes fails inside the loss
+        rnn.gradient_through_time(model, torch.zeros(2, 4, dtype=torch.long), torch.full((2,), 99))
+    assert model.training
+
+
 @pytest.mark.parametrize("call, match", [
     (lambda: rnn.memory_task(0, 5), "batch_size"),
     (lambda: rnn.memory_task(4, -1), "gap"),
@@ -193,8 +200,8 @@ def test_gradient_through_time_rejects_bad_shapes():
     (lambda: rnn.RecurrentModel("rnn", hidden_size=0), "hidden_size"),
     (lambda: rnn.make_model("cnn", 5), "kind"),
     (lambda: rnn.set_spectral_radius(rnn.RecurrentModel("rnn"), -1.0), "radius"),
-    (lambda: rnn.train_on_task(rnn.RecurrentModel("rnn"), 5, steps=0), "steps"),
-    (lambda: rnn.train_on_task(rnn.RecurrentModel("rnn"), 5, steps=1, lr=0), "lr"),
+    (lambda: rnn.train_on_memory_task(rnn.RecurrentModel("rnn"), 5, steps=0), "steps"),
+    (lambda: rnn.train_on_memory_task(rnn.RecurrentModel("rnn"), 5, steps=1, lr=0), "lr"),
     (lambda: rnn.accuracy(rnn.RecurrentModel("rnn"), 5, n=0), "n"),
     (lambda: rnn.random_rnn_gradient(0.9, 0), "length"),
     (lambda: rnn.TanhRNNCell(0, 4), "input_size"),
@@ -216,7 +223,7 @@ def test_sweep_structure_and_round_trip(tmp_path):
 def test_shipped_sweep_shows_the_claims():
     result = rnn.load_sweep()
     gaps = result["gaps"]
-    assert set(result["accuracy"]) == set(rnn.KINDS)
+    assert set(result["accuracy"]) == set(rnn.MODEL_KINDS)
 
     def mean_at(kind, gap):
         return float(np.mean(result["accuracy"][kind][gaps.index(gap)]))

@@ -334,7 +334,7 @@ def similarity_by_offset_figure(curves: dict, title="How alike are two positions
 
 
 def task_curves_figure(runs, chance: float | None = None, title="Learning 'which came first?'") -> Figure:
-    """Loss against step for models trained on the toy task (gptviz.positions.TaskRun), one line each."""
+    """Loss against step for models trained on the toy task (gptviz.positions.WhichFirstRun), one line each."""
     fig, ax = new_figure(7.5, 4.3)
     for i, run in enumerate(runs):
         label = f"{run.label}: {100 * run.accuracy:.0f}% right"

@@ -10,6 +10,7 @@ import numpy as np
 import torch
 from matplotlib.figure import Figure
 
+from ..model import evaluating
 from ..plots.core import next_token_bars, token_label
 from ..plots.decoding import sampling_bars
 from ..sampling import entropy_bits, filter_probs, generate, next_token_logits, prompt_ids
@@ -21,12 +22,8 @@ def _logits_function(model, tokenizer):
 
     @lru_cache(maxsize=64)
     def logits(prompt: str) -> torch.Tensor:
-        was_training = model.training
-        model.eval()
-        try:
+        with evaluating(model):
             return next_token_logits(model, prompt_ids(model, tokenizer, prompt)).double().cpu()
-        finally:
-            model.train(was_training)
 
     return logits
 

@@ -1,0 +1,5 @@
+"""`python -m gptviz.chat`: see gptviz.chat.cli."""
+
+from .cli import main
+
+main()
