@@ -32,7 +32,7 @@ GAP, SHORT_GAP = 50, 5  # chapter 02's gaps
 def chapter_02(seed: int) -> dict[str, tuple[float, float | None]]:
     """Chapter 02's checks as (value, threshold): the check is value > threshold (None: shown, not asserted)."""
     torch.set_num_threads(1)  # as the notebook does
-    fresh = {kind: rnn.make_model(kind, GAP, seed=seed) for kind in rnn.KINDS}
+    fresh = {kind: rnn.make_model(kind, GAP, seed=seed) for kind in rnn.MODEL_KINDS}
     before = {kind: rnn.gradient_by_distance(m, GAP) for kind, m in fresh.items()}
     runs = {"rnn": rnn.run("rnn", GAP, steps=200, seed=seed), "lstm": rnn.run("lstm", GAP, steps=200, seed=seed),
             "transformer": rnn.run("transformer", GAP, steps=100, seed=seed)}
@@ -68,8 +68,8 @@ def chapter_02(seed: int) -> dict[str, tuple[float, float | None]]:
 
 def chapter_05(seed: int) -> dict[str, tuple[float, float | None]]:
     """Chapter 05's checks on the order task."""
-    runs = {pos: positions.train_on_task(pos, n_layer=1, seed=seed) for pos in ("none", "sinusoidal", "learned")}
-    two = positions.train_on_task("none", n_layer=2, steps=positions.TWO_LAYER_STEPS, seed=seed)
+    runs = {pos: positions.train_which_first(pos, n_layer=1, seed=seed) for pos in ("none", "sinusoidal", "learned")}
+    two = positions.train_which_first("none", n_layer=2, steps=positions.TWO_LAYER_STEPS, seed=seed)
     return {
         "1 layer, no positions: accuracy < 0.6": (-runs["none"].accuracy, -0.6),
         "1 layer, no positions: loss > 0.6": (runs["none"].losses[-1], 0.6),

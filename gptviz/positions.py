@@ -117,7 +117,6 @@ def train_which_first(pos_encoding: str, length: int = 8, steps: int = 300, batc
     return WhichFirstRun(pos_encoding, model, logged_steps, losses, task_accuracy(model))
 
 
-train_on_task = train_which_first  # the older name, still used by notebook 05
 
 
 @torch.no_grad()
@@ -161,5 +160,5 @@ def shuffle_prefix(seq: torch.Tensor, generator: torch.Generator | None = None) 
 
 
 __all__ = ["FILLER", "TASK_TOKENS", "TWO_LAYER_STEPS", "which_first_batch", "swap_markers", "task_model",
-           "WhichFirstRun", "task_accuracy", "train_which_first", "train_on_task", "reorder_gap", "offset_similarity",
+           "WhichFirstRun", "task_accuracy", "train_which_first", "reorder_gap", "offset_similarity",
            "similarity_to", "shuffle_prefix"]

@@ -39,7 +39,6 @@ QUERY = "?"  # "now answer"
 VOCAB = SYMBOLS + DISTRACTORS + QUERY
 CHANCE = 1 / len(SYMBOLS)
 MODEL_KINDS = ("rnn", "lstm", "transformer")
-KINDS = MODEL_KINDS  # the older name, still used by notebook 02
 GATES = ("input", "forget", "output")
 SWEEP_PATH = Path(__file__).parent / "data" / "rnn_sweep.json"
 
@@ -348,7 +347,7 @@ def load_sweep(path=SWEEP_PATH) -> dict:
 
 
 __all__ = [
-    "SYMBOLS", "DISTRACTORS", "QUERY", "VOCAB", "CHANCE", "MODEL_KINDS", "KINDS", "GATES", "memory_task", "decode",
+    "SYMBOLS", "DISTRACTORS", "QUERY", "VOCAB", "CHANCE", "MODEL_KINDS", "GATES", "memory_task", "decode",
     "rnn_step", "lstm_step", "TanhRNNCell", "LSTMCell", "Unrolled", "RecurrentModel", "set_spectral_radius",
     "transformer_for_task", "make_model", "final_logits", "MemoryRun", "train_on_memory_task", "accuracy", "run",
     "gradient_through_time", "gradient_by_distance", "random_rnn_gradient", "letter_memory",

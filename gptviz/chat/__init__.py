@@ -59,11 +59,9 @@ from .finetuning import FINETUNE_BATCH, FINETUNE_LR, FINETUNE_STEPS, answer_loss
 from .shipped import CHAT_MODEL_DIR, chat_model_dir, chat_model_info, load_chat_model, make_chat_model, weights_digest
 from .template import ASSISTANT, END, MAX_ANSWER, USER, fit_history, format_prompt, parse_reply
 
-KINDS = QUESTION_KINDS  # the older name, still used by notebook 09
-
 __all__ = [
     "ASSISTANT", "CHAT_MODEL_DIR", "END", "FINETUNE_BATCH", "FINETUNE_LR", "FINETUNE_STEPS", "IN_CONTEXT_KINDS",
-    "INVENT_SHARE", "KINDS", "KIND_NAMES", "LINE_CHARS", "MAX_ANSWER", "MAX_PROMPT", "MIN_SPEECHES",
+    "INVENT_SHARE", "KIND_NAMES", "LINE_CHARS", "MAX_ANSWER", "MAX_PROMPT", "MIN_SPEECHES",
     "PASSAGE_SPEECHES", "QUESTIONS", "QUESTION_KINDS", "USER",
     "ChatDataset", "ChatExample", "Evaluation", "Play", "Speech",
     "answer_attention", "answer_loss", "answer_span", "attention_on_answer", "build_dataset", "chance_accuracy",
