@@ -97,7 +97,7 @@ CASES = {
 HELPERS = {"new_figure", "new_panels", "token_label"}  # public, but not pictures
 # far from every style's sizes, so a size taken from the global rcParams instead of the style shows
 ELSEWHERE = {"font.size": 4.0, "axes.titlesize": 4.5, "axes.labelsize": 5.0, "xtick.labelsize": 5.5,
-             "ytick.labelsize": 5.5, "legend.fontsize": 6.0, "figure.titlesize": 6.5}
+             "ytick.labelsize": 5.5, "legend.fontsize": 6.0, "figure.titlesize": 6.5, "figure.dpi": 50}
 
 
 def test_every_public_plot_function_is_checked():
@@ -142,6 +142,7 @@ def test_plot_texts_take_the_style_sizes_and_leave_rcparams_alone(name):
         assert dict(mpl.rcParams) == before  # nothing leaked out of the style's context
         sizes = text_sizes(fig)
     assert isinstance(fig, Figure)
+    assert fig.dpi == rc["figure.dpi"]
     assert sizes["title"] | sizes["suptitle"], "every picture has a title"
     assert sizes["title"] <= {rc["axes.titlesize"]}
     assert sizes["suptitle"] <= {rc["figure.titlesize"]}
@@ -200,3 +201,17 @@ def test_every_name_and_the_module_path_the_notebooks_import_still_work():
 
     assert [name for name in EXPORTED if not hasattr(plots, name)] == []
     assert chat_plots.preference_pipeline is plots.preference_pipeline
+
+
+def test_the_explorers_own_figures_take_the_style_sizes(tiny_model, tok):
+    from gptviz.widgets.attention import positional_figure
+    from gptviz.widgets.core import overview_figure
+
+    rc = style.rc()
+    with mpl.rc_context(ELSEWHERE):
+        for fig in (overview_figure(tiny_model, tok, "ROMEO:\nBut"), positional_figure(RNG.normal(size=(16, 8)), 3)):
+            sizes = text_sizes(fig)
+            assert fig.dpi == rc["figure.dpi"]
+            assert sizes["title"] == {rc["axes.titlesize"]}
+            assert sizes["label"] == {rc["axes.labelsize"]}
+            assert sizes["tick"] == {rc["xtick.labelsize"]}

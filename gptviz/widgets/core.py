@@ -7,8 +7,7 @@ from collections.abc import Callable
 import ipywidgets as widgets
 from matplotlib.figure import Figure
 
-from ..plots import attention_heatmap, next_token_bars, token_label
-from ..plots.style import new_panels, styled
+from ..plots import attention_heatmap, new_panels, next_token_bars, token_label
 from ..trace import inspect
 
 
@@ -42,7 +41,6 @@ def explorer(controls: dict[str, widgets.ValueWidget], render: Callable[..., obj
     return box
 
 
-@styled
 def overview_figure(model, tokenizer, prompt: str, layer: int = 0, head: int = 0, top: int = 10) -> Figure:
     """One head's attention on the prompt beside the model's next-token probabilities."""
     trace = inspect(model, tokenizer, prompt)
