@@ -94,8 +94,9 @@ def _token_boxes(ax, tokens, colors, text_colors=None, per_line: int = 32, outli
             x, y, col = 0.0, y - 1.25, 0
         ax.add_patch(Rectangle((x, y - 0.5), width * 0.94, 1.0, facecolor=colors[i],
                                edgecolor=PALETTE[3] if i == outline else "none", linewidth=3))
-        ax.text(x + width * 0.47, y, token_label(token), ha="center", va="center", fontsize="large",  # the tokens
-                color=(text_colors[i] if text_colors else "black"), family="monospace")  # are the picture
+        # larger than the style's other text: here the tokens are the picture
+        ax.text(x + width * 0.47, y, token_label(token), ha="center", va="center", fontsize="large",
+                color=(text_colors[i] if text_colors else "black"), family="monospace")
         x, col = x + width, col + 1
         if token == "\n":
             x, y, col = 0.0, y - 1.25, 0

@@ -22,8 +22,8 @@ def token_strip(tokens, title="", ax=None, per_line: int = 36) -> Figure:
         if x + len(shown) > per_line and x > 0:
             x, y = 0.0, y - 1.3
         ax.add_patch(Rectangle((x + 0.04, y - 0.5), len(shown) - 0.08, 1.0, facecolor=shades[i % 2], alpha=0.75))
-        ax.text(x + len(shown) / 2, y, shown, ha="center", va="center", fontsize="large",  # the tokens are
-                family="monospace")  # the picture
+        # larger than the style's other text: here the tokens are the picture
+        ax.text(x + len(shown) / 2, y, shown, ha="center", va="center", fontsize="large", family="monospace")
         x += len(shown)
         if token.endswith("\n"):
             x, y = 0.0, y - 1.3
