@@ -27,7 +27,7 @@ PALETTE = ["#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#F
 REFERENCE = {"color": PALETTE[7], "linestyle": "--", "linewidth": 1.2}  # baselines, chance levels, "no change"
 
 STYLES = {
-    "notebook": {  # a laptop screen, figures about 7 inches wide
+    "notebook": {  # a laptop screen, figures about 7 inches wide; sizes in points (numbers, not "large")
         "figure.dpi": 100,
         "font.size": 11,  # any other text: annotations, bar values, numbers in cells
         "axes.titlesize": 13,
