@@ -6,7 +6,7 @@ import torch
 from matplotlib.figure import Figure
 
 import gptviz
-from gptviz.plots import decoding as plots
+from gptviz import plots
 from gptviz.sampling import entropy_bits, filter_probs, generation_steps, repetition_rate
 from gptviz.widgets import decoding as widgets
 

@@ -7,8 +7,7 @@ from matplotlib.figure import Figure
 from torch.nn import functional as F
 
 import gptviz
-from gptviz import lens
-from gptviz.plots import blocks as plots
+from gptviz import lens, plots
 
 
 def test_parameter_groups_add_up_and_the_mlp_share_follows_the_formula(tiny_model, tiny_config):

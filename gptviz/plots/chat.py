@@ -1,4 +1,5 @@
-"""Chapter 09 pictures: encoder-decoder vs decoder-only, attention on the question, before/after, the RLHF pipeline."""
+"""Pictures for `gptviz.chat` (chapter 09): encoder-decoder vs decoder-only, attention on the question,
+before/after fine-tuning, the RLHF pipeline."""
 
 from __future__ import annotations
 
@@ -8,7 +9,9 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.patches import FancyArrowPatch, FancyBboxPatch
 
-from .core import FONT_SIZE, PALETTE, SEQUENTIAL, new_figure, next_token_bars, token_label
+from .sampling import next_token_bars
+from .style import PALETTE, SEQUENTIAL, new_figure, new_panels, styled, token_label
+from .training import loss_axes
 
 ATTENTION_COLOUR = PALETTE[0]
 FFN_COLOUR = PALETTE[2]
@@ -16,11 +19,11 @@ CROSS_COLOUR = PALETTE[3]
 IO_COLOUR = "#DDDDDD"
 
 
-def _box(ax: Axes, x, y, w, h, text, colour, fontsize=FONT_SIZE - 1, text_colour="white", alpha=1.0):
+def _box(ax: Axes, x, y, w, h, text, colour, text_colour="white", alpha=1.0):
     """A rounded box with centred text; (x, y) is its lower-left corner."""
     ax.add_patch(FancyBboxPatch((x, y), w, h, boxstyle="round,pad=0.02,rounding_size=0.08", linewidth=1.2,
                                 facecolor=colour, edgecolor="black", alpha=alpha))
-    ax.text(x + w / 2, y + h / 2, text, ha="center", va="center", fontsize=fontsize, color=text_colour, wrap=True)
+    ax.text(x + w / 2, y + h / 2, text, ha="center", va="center", color=text_colour, wrap=True)
 
 
 def _arrow(ax: Axes, start, end, colour="black", width=1.5, style="-|>", **kwargs):
@@ -35,24 +38,23 @@ def _stack(ax: Axes, x, y, layers, title, repeat="N x", repeat_right=False):
     ax.add_patch(FancyBboxPatch((x - 0.15, y), w + 0.3, height, boxstyle="round,pad=0.02,rounding_size=0.1",
                                 facecolor="none", edgecolor="#777777", linestyle="--", linewidth=1.2))
     ax.text(x + w + 0.3 if repeat_right else x - 0.3, y + height / 2, repeat, ha="left" if repeat_right else "right",
-            va="center", fontsize=FONT_SIZE - 1, color="#555555")
+            va="center", color="#555555")
     for i, (label, colour) in enumerate(layers):
         _box(ax, x, y + gap + i * (h + gap), w, h, label, colour)
-    ax.text(x + w / 2, y + height - 0.25, title, ha="center", va="center", fontsize=FONT_SIZE, weight="bold")
+    ax.text(x + w / 2, y + height - 0.25, title, ha="center", va="center", weight="bold", fontsize="large")  # heading
     return y + height
 
 
+@styled
 def architecture_diagram() -> Figure:
     """The original transformer (encoder-decoder) beside GPT (decoder-only): GPT has no encoder, no cross-attention."""
-    fig = Figure(figsize=(13.0, 5.4), layout="constrained")
-    left, right = fig.subplots(1, 2, width_ratios=[1.45, 1])
+    fig, (left, right) = new_panels(13.0, 5.4, 1, 2, width_ratios=[1.45, 1])
     for ax in (left, right):
         ax.set_xlim(0, 10 if ax is left else 6.2)
         ax.set_ylim(-0.2, 5.6)
         ax.set_axis_off()
-    left.set_title("Transformer of Vaswani et al. (2017): encoder + decoder\n(translation: French in, English out)",
-                   fontsize=FONT_SIZE + 1)
-    right.set_title("GPT: decoder only\n(one sequence: prompt, then its continuation)", fontsize=FONT_SIZE + 1)
+    left.set_title("Transformer of Vaswani et al. (2017): encoder + decoder\n(translation: French in, English out)")
+    right.set_title("GPT: decoder only\n(one sequence: prompt, then its continuation)")
 
     # encoder: bidirectional self-attention over the source sentence
     _box(left, 0.9, 0.0, 2.6, 0.6, "source: « le chat dort »", IO_COLOUR, text_colour="black")
@@ -67,8 +69,8 @@ def architecture_diagram() -> Figure:
                                        ("feed-forward", FFN_COLOUR)], "decoder", repeat_right=True)
     _arrow(left, (3.65, top - 0.35), (5.95, 1.05 + 0.18 + 0.55 + 0.18 + 0.27), colour=CROSS_COLOUR, width=3,
            connectionstyle="arc3,rad=-0.25")
-    left.text(4.75, 3.55, "the decoder uses\nthe encoder's\ninformation HERE", ha="center", fontsize=FONT_SIZE - 1,
-              color=CROSS_COLOUR, weight="bold")
+    left.text(4.75, 3.55, "the decoder uses\nthe encoder's\ninformation HERE", ha="center", color=CROSS_COLOUR,
+              weight="bold")
     _box(left, 6.0, dec_top + 0.45, 2.6, 0.6, "softmax: « sleeps »", IO_COLOUR, text_colour="black")
     _arrow(left, (7.3, dec_top + 0.02), (7.3, dec_top + 0.45))
 
@@ -80,10 +82,11 @@ def architecture_diagram() -> Figure:
     _box(right, 1.7, gpt_top + 0.45, 3.0, 0.6, "softmax: next token", IO_COLOUR, text_colour="black")
     _arrow(right, (3.2, gpt_top + 0.02), (3.2, gpt_top + 0.45))
     right.text(3.2, gpt_top + 1.35, "no encoder, no cross-attention:\nthe 'context' is the earlier tokens\n"
-               "of the same sequence", ha="center", fontsize=FONT_SIZE - 1, color="black")
+               "of the same sequence", ha="center", color="black")
     return fig
 
 
+@styled
 def attention_on_text(text: str, weights, title: str = "Where the answer's first token looks", highlight=None,
                       width: float = 11.0) -> Figure:
     """The text laid out as written, each character's background coloured by the attention it receives.
@@ -96,8 +99,7 @@ def attention_on_text(text: str, weights, title: str = "Where the answer's first
         raise ValueError(f"highlight must be a span [start, end) inside 0..{len(text)}, got {highlight}")
     lines = text.split("\n")
     columns = max(len(line) for line in lines) + 1
-    fig = Figure(figsize=(width, 0.42 * len(lines) + 1.3), layout="constrained")
-    ax = fig.add_subplot(111)
+    fig, ax = new_figure(width, 0.42 * len(lines) + 1.3)
     ax.set_xlim(-0.5, columns + 0.5)
     ax.set_ylim(len(lines) - 0.5, -0.5)
     ax.set_axis_off()
@@ -112,7 +114,7 @@ def attention_on_text(text: str, weights, title: str = "Where the answer's first
             ax.add_patch(mpl.patches.Rectangle((col - 0.5, row - 0.5), 1, 1, facecolor=cmap(value), edgecolor="none"))
             inside = highlight is not None and highlight[0] <= position < highlight[1]
             shown = token_label(char) if char == "\n" else char
-            ax.text(col, row, shown, ha="center", va="center", family="monospace", fontsize=FONT_SIZE - 1,
+            ax.text(col, row, shown, ha="center", va="center", family="monospace",
                     color="black" if value > 0.55 else "white", weight="bold" if inside else "normal")
             if inside:
                 ax.add_patch(mpl.patches.Rectangle((col - 0.5, row - 0.5), 1, 1, facecolor="none",
@@ -120,10 +122,11 @@ def attention_on_text(text: str, weights, title: str = "Where the answer's first
             position += 1
     fig.colorbar(mpl.cm.ScalarMappable(norm=norm, cmap=cmap), ax=ax, shrink=0.8, label="attention weight",
                  location="right")
-    ax.set_title(title, fontsize=FONT_SIZE + 1)
+    ax.set_title(title)
     return fig
 
 
+@styled
 def before_after_bars(tables: dict[str, dict], kinds=None, kind_names: dict | None = None,
                       title: str = "Held-out questions: before and after fine-tuning") -> Figure:
     """Two panels (follows the format, answer right), grouped bars per question kind, chance as black ticks.
@@ -133,8 +136,7 @@ def before_after_bars(tables: dict[str, dict], kinds=None, kind_names: dict | No
         raise ValueError("tables must name at least one model")
     kinds = list(kinds or next(iter(tables.values())).keys())
     kind_names = kind_names or {}
-    fig = Figure(figsize=(12.5, 4.8), layout="constrained")
-    axes = fig.subplots(1, 2, sharey=True)
+    fig, axes = new_panels(12.5, 4.8, 1, 2, sharey=True)
     x = np.arange(len(kinds))
     width = 0.8 / len(tables)
     for ax, metric, label in zip(axes, ("format", "accuracy"), ("follows the chat format", "answer is right"),
@@ -142,20 +144,20 @@ def before_after_bars(tables: dict[str, dict], kinds=None, kind_names: dict | No
         for i, (name, table) in enumerate(tables.items()):
             values = [table[k][metric] for k in kinds]
             bars = ax.bar(x - 0.4 + width * (i + 0.5), values, width, color=PALETTE[i % len(PALETTE)], label=name)
-            ax.bar_label(bars, [f"{v:.0%}" for v in values], padding=2, fontsize=FONT_SIZE - 3)
+            ax.bar_label(bars, [f"{v:.0%}" for v in values], padding=2, fontsize="small")  # narrow grouped bars
         if metric == "accuracy":
             chance = [next(iter(tables.values()))[k]["chance"] for k in kinds]
             ax.scatter(x, chance, marker="_", s=900, color=PALETTE[7], linewidths=3, label="chance", zorder=2.5)
-        ax.set_xticks(x, [kind_names.get(k, k) for k in kinds], fontsize=FONT_SIZE - 1, rotation=15)
-        ax.set_ylim(0, 1.12)
-        ax.set_title(label, fontsize=FONT_SIZE + 1)
-        ax.grid(axis="y", alpha=0.3)
-    axes[0].set_ylabel("share of held-out questions", fontsize=FONT_SIZE)
-    axes[1].legend(fontsize=FONT_SIZE - 1, loc="upper right")
-    fig.suptitle(title, fontsize=FONT_SIZE + 2)
+        ax.set_xticks(x, [kind_names.get(k, k) for k in kinds], rotation=15)
+        ax.set(ylim=(0, 1.12), title=label)
+        ax.grid(True, axis="y")
+    axes[0].set_ylabel("share of held-out questions")
+    axes[1].legend(loc="upper right")
+    fig.suptitle(title)
     return fig
 
 
+@styled
 def answer_loss_curve(losses, title: str = "Fine-tuning: loss on the answer characters", ax=None,
                       smooth: int = 10) -> Figure:
     """Loss of every fine-tuning step (thin) and its running mean over `smooth` steps (thick)."""
@@ -164,33 +166,30 @@ def answer_loss_curve(losses, title: str = "Fine-tuning: loss on the answer char
         raise ValueError("losses must be a non-empty 1-D sequence")
     if not isinstance(smooth, int) or smooth < 1:
         raise ValueError(f"smooth must be a positive integer, got {smooth!r}")
-    fig, ax = new_figure(7.0, 4.0) if ax is None else (ax.figure, ax)
+    fig, ax = new_figure(7.0, 4.0, ax=ax)
     steps = np.arange(1, len(losses) + 1)
     ax.plot(steps, losses, color=PALETTE[5], linewidth=1, alpha=0.6, label="each step")
     k = min(smooth, len(losses))
     running = np.convolve(losses, np.ones(k) / k, mode="valid")
-    ax.plot(steps[k - 1 :], running, color=PALETTE[0], linewidth=2.5, label=f"mean of {k} steps")
-    ax.set_xlabel("fine-tuning step", fontsize=FONT_SIZE)
-    ax.set_ylabel("cross-entropy (nats per character)", fontsize=FONT_SIZE)
-    ax.set_title(title, fontsize=FONT_SIZE + 1)
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=FONT_SIZE - 1)
+    ax.plot(steps[k - 1 :], running, color=PALETTE[0], label=f"mean of {k} steps")
+    loss_axes(ax, title, "cross-entropy (nats per character)", xlabel="fine-tuning step", from_zero=False)
     return fig
 
 
+@styled
 def first_token_comparison(probs_by_model: dict[str, np.ndarray], vocabulary, top: int = 8,
                            title: str = "The reply's first character") -> Figure:
     """Next-token bars side by side, one panel per model, for the position where the reply starts."""
     if not probs_by_model:
         raise ValueError("probs_by_model must name at least one model")
-    fig = Figure(figsize=(5.0 * len(probs_by_model), 0.4 * top + 1.8), layout="constrained")
-    axes = np.atleast_1d(fig.subplots(1, len(probs_by_model)))
-    for ax, (name, probs) in zip(axes, probs_by_model.items(), strict=True):
+    fig, axes = new_panels(5.0 * len(probs_by_model), 0.4 * top + 1.8, 1, len(probs_by_model), squeeze=False)
+    for ax, (name, probs) in zip(axes[0], probs_by_model.items(), strict=True):
         next_token_bars(probs, vocabulary, top, name, ax=ax)
-    fig.suptitle(title, fontsize=FONT_SIZE + 1)
+    fig.suptitle(title)
     return fig
 
 
+@styled
 def preference_pipeline() -> Figure:
     """From pre-training to a chat assistant: the three steps, and where this chapter's model stops."""
     fig, ax = new_figure(13.0, 5.2)
@@ -206,14 +205,13 @@ def preference_pipeline() -> Figure:
          PALETTE[4], "NOT done here:\nour model never saw\na human preference"),
     ]
     for x, name, what, colour, ours in steps:
-        _box(ax, x, 2.6, 3.8, 2.2, f"{name}\n\n{what}", colour, fontsize=FONT_SIZE - 1)
-        _box(ax, x + 0.3, 0.35, 3.2, 1.3, ours, "white", fontsize=FONT_SIZE - 2, text_colour="black")
+        _box(ax, x, 2.6, 3.8, 2.2, f"{name}\n\n{what}", colour)
+        _box(ax, x + 0.3, 0.35, 3.2, 1.3, ours, "white", text_colour="black")
     _arrow(ax, (4.0, 3.7), (4.6, 3.7), width=2.5)
     _arrow(ax, (8.4, 3.7), (9.0, 3.7), width=2.5)
     ax.plot([8.7, 8.7], [0.15, 5.05], color=PALETTE[3], linestyle="--", linewidth=2.5)
-    ax.text(8.6, 2.05, "this chapter's\nmodel stops here", ha="right", va="center", fontsize=FONT_SIZE - 1,
-            color=PALETTE[3], weight="bold")
-    ax.set_title("From a text predictor to a chat assistant", fontsize=FONT_SIZE + 2)
+    ax.text(8.6, 2.05, "this chapter's\nmodel stops here", ha="right", va="center", color=PALETTE[3], weight="bold")
+    ax.set_title("From a text predictor to a chat assistant")
     return fig
 
 

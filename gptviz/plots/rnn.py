@@ -1,4 +1,5 @@
-"""Pictures for chapter 02: gradients through time, accuracy against the gap, LSTM gates, spectral radius."""
+"""Pictures for `gptviz.rnn` (chapter 02): gradients through time, accuracy against the gap, LSTM gates,
+spectral radius."""
 
 from __future__ import annotations
 
@@ -7,7 +8,8 @@ import math
 import numpy as np
 from matplotlib.figure import Figure
 
-from .core import FONT_SIZE, PALETTE, SEQUENTIAL, new_figure, token_label
+from .style import DIVERGING, PALETTE, REFERENCE, new_figure, new_panels, styled, token_label
+from .training import loss_axes
 
 # one colour per model, the same in every picture of the chapter
 KIND_COLOURS = {"rnn": PALETTE[3], "lstm": PALETTE[0], "transformer": PALETTE[2]}
@@ -23,6 +25,7 @@ def _style(key: str, index: int):
     return colour, KIND_LABELS.get(key, key), KIND_MARKERS.get(key, "D")
 
 
+@styled
 def gradient_vs_distance(profiles: dict, title="How far back the error signal reaches", mark: int | None = None,
                          ylim=None, colours: dict | None = None, ax=None) -> Figure:
     """Log-scale ||dloss/dh|| against distance from the loss, one line per model.
@@ -33,40 +36,42 @@ def gradient_vs_distance(profiles: dict, title="How far back the error signal re
     """
     if not profiles:
         raise ValueError("profiles must hold at least one gradient profile")
-    fig, ax = new_figure(7.0, 4.4) if ax is None else (ax.figure, ax)
+    fig, ax = new_figure(7.0, 4.4, ax=ax)
     for index, (key, values) in enumerate(profiles.items()):
         values = np.asarray(values, dtype=float)
         if values.ndim != 1:
             raise ValueError(f"profile {key!r} must be one-dimensional, got shape {values.shape}")
         colour, label, _ = _style(key, index)
         colour = (colours or {}).get(key, colour)
-        ax.plot(np.arange(len(values)), np.where(values > 0, values, np.nan), color=colour, label=label, linewidth=2.2)
+        ax.plot(np.arange(len(values)), np.where(values > 0, values, np.nan), color=colour, label=label)
     if mark is not None:
         ax.axvline(mark, color=PALETTE[7], linestyle=":", linewidth=1.2)
         ax.annotate("the letter", (mark, 1), xycoords=("data", "axes fraction"), xytext=(-4, -14),
-                    textcoords="offset points", ha="right", fontsize=FONT_SIZE - 1)
+                    textcoords="offset points", ha="right")
     ax.set_yscale("log")
     if ylim is not None:
         ax.set_ylim(*ylim)
-    ax.set_xlabel("distance from the loss (steps back)", fontsize=FONT_SIZE)
-    ax.set_ylabel("‖∂loss/∂h‖  (log scale)", fontsize=FONT_SIZE)
-    ax.set_title(title, fontsize=FONT_SIZE + 1)
-    ax.tick_params(labelsize=FONT_SIZE - 1)
-    ax.grid(alpha=0.3, which="major")
-    ax.legend(fontsize=FONT_SIZE - 1, loc="lower left")
+    _gradient_axes(ax, title)
     return fig
 
 
+def _gradient_axes(ax, title: str) -> None:
+    ax.set(xlabel="distance from the loss (steps back)", ylabel="‖∂loss/∂h‖  (log scale)", title=title)
+    ax.grid(True, which="major")
+    ax.legend(loc="lower left")
+
+
+@styled
 def gradient_panels(before: dict, after: dict, mark: int | None = None) -> Figure:
     """Gradient against distance at initialisation (left) and after training (right), same log axis."""
-    fig = Figure(figsize=(12.5, 4.6), layout="constrained")
-    left, right = fig.subplots(1, 2, sharey=True)
+    fig, (left, right) = new_panels(12.5, 4.6, 1, 2, sharey=True)
     gradient_vs_distance(before, "At initialisation", mark=mark, ax=left)
     gradient_vs_distance(after, "After training", mark=mark, ax=right)
     right.set_ylabel("")
     return fig
 
 
+@styled
 def accuracy_vs_gap(sweep: dict, live: dict | None = None, title="Recall the first letter after a gap") -> Figure:
     """Accuracy against the gap (log axis) for each model: the shipped sweep's mean and seed range, chance drawn.
 
@@ -82,7 +87,7 @@ def accuracy_vs_gap(sweep: dict, live: dict | None = None, title="Recall the fir
         accs = np.asarray([per_gap[i] for i in ran], dtype=float)  # (n_run, n_seeds)
         colour, label, marker = _style(kind, index)
         ax.fill_between(gaps[ran], accs.min(axis=1), accs.max(axis=1), color=colour, alpha=0.15, linewidth=0)
-        ax.plot(gaps[ran], accs.mean(axis=1), marker=marker, color=colour, linewidth=2, markersize=6, label=label)
+        ax.plot(gaps[ran], accs.mean(axis=1), marker=marker, color=colour, label=label)
     for index, (kind, points) in enumerate((live or {}).items()):
         colour, label, marker = _style(kind, index)
         xs = sorted(points)
@@ -92,23 +97,20 @@ def accuracy_vs_gap(sweep: dict, live: dict | None = None, title="Recall the fir
         ax.plot([], [], linestyle="none", marker="o", markersize=13, markerfacecolor="none", markeredgewidth=2,
                 color=PALETTE[7], label="large open marker:\ntrained just now")
     chance = sweep["chance"]
-    ax.axhline(chance, color=PALETTE[7], linestyle="--", linewidth=1.2)
-    ax.annotate(f"chance = 1/{round(1 / chance)}", (gaps[0], chance), xytext=(0, 4), textcoords="offset points",
-                fontsize=FONT_SIZE - 1)
+    ax.axhline(chance, **REFERENCE)
+    ax.annotate(f"chance = 1/{round(1 / chance)}", (gaps[0], chance), xytext=(0, 4), textcoords="offset points")
     ax.set_xscale("log")
     ax.set_xticks(gaps, [str(int(g)) for g in gaps])
     ax.minorticks_off()
-    ax.set_ylim(0, 1.05)
-    ax.set_xlabel("gap (distractor steps between the letter and the question)", fontsize=FONT_SIZE)
-    ax.set_ylabel("accuracy", fontsize=FONT_SIZE)
     steps = f"\n{sweep['steps']} training steps per run; band = range over seeds" if "steps" in sweep else ""
-    ax.set_title(title + steps, fontsize=FONT_SIZE + 1)
-    ax.tick_params(labelsize=FONT_SIZE - 1)
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=FONT_SIZE - 1, loc="center left", bbox_to_anchor=(1.01, 0.5))
+    ax.set(xlabel="gap (distractor steps between the letter and the question)", ylabel="accuracy", ylim=(0, 1.05),
+           title=title + steps)
+    ax.grid(True)
+    ax.legend(loc="center left", bbox_to_anchor=(1.01, 0.5))
     return fig
 
 
+@styled
 def task_losses(losses: dict, chance_loss: float | None = None, title="Training loss on the memory task",
                 smooth: int = 10) -> Figure:
     """Training loss against step for several runs ({label: losses}), smoothed over `smooth` steps."""
@@ -120,20 +122,13 @@ def task_losses(losses: dict, chance_loss: float | None = None, title="Training 
         width = min(smooth, len(values))
         smoothed = np.convolve(values, np.ones(width) / width, mode="valid")
         colour, label, _ = _style(key.split()[0] if isinstance(key, str) else key, index)
-        ax.plot(np.arange(width, len(values) + 1), smoothed, color=colour, linewidth=2, label=label)
-    if chance_loss is not None:
-        ax.axhline(chance_loss, color=PALETTE[7], linestyle="--", linewidth=1.2,
-                   label=f"guessing: {chance_loss:.2f}")
-    ax.set_xlabel("training step", fontsize=FONT_SIZE)
-    ax.set_ylabel("cross-entropy (nats)", fontsize=FONT_SIZE)
-    ax.set_title(title, fontsize=FONT_SIZE + 1)
-    ax.tick_params(labelsize=FONT_SIZE - 1)
-    ax.set_ylim(bottom=0)
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=FONT_SIZE - 1)
+        ax.plot(np.arange(width, len(values) + 1), smoothed, color=colour, label=label)
+    guessing = None if chance_loss is None else f"guessing: {chance_loss:.2f}"
+    loss_axes(ax, title, "cross-entropy (nats)", chance_loss, guessing)
     return fig
 
 
+@styled
 def lstm_gates(gates: dict, tokens: str, cell=None, order=None, title="What the LSTM keeps and forgets") -> Figure:
     """Heatmaps (units x steps) of the input, forget and output gates for one sequence, and the cell state.
 
@@ -150,71 +145,64 @@ def lstm_gates(gates: dict, tokens: str, cell=None, order=None, title="What the 
     if order is None:
         order = np.argsort(-arrays.get("forget", arrays[names[0]]).mean(axis=0), kind="stable")
     panels = names + (["cell"] if cell is not None else [])
-    fig = Figure(figsize=(min(14.0, 3.5 + 0.17 * T), 1.0 + 2.0 * len(panels)), layout="constrained")
-    axes = fig.subplots(len(panels), 1, sharex=True)
-    axes = np.atleast_1d(axes)
+    fig, axes = new_panels(min(14.0, 3.5 + 0.17 * T), 1.0 + 2.0 * len(panels), len(panels), 1, sharex=True,
+                           squeeze=False)
+    axes = axes[:, 0]
     labels = [token_label(t) for t in tokens]
     step = max(1, math.ceil(T / 60))
     for ax, name in zip(axes, panels, strict=True):
         if name == "cell":
             values = np.asarray(cell, dtype=float)[:, order].T
             bound = max(1e-6, float(np.abs(values).max()))
-            image = ax.imshow(values, aspect="auto", cmap="PuOr_r", vmin=-bound, vmax=bound, interpolation="nearest")
-            ax.set_title("cell state c (the memory)", fontsize=FONT_SIZE, loc="left")
+            image = ax.imshow(values, aspect="auto", cmap=DIVERGING, vmin=-bound, vmax=bound, interpolation="nearest")
+            ax.set_title("cell state c (the memory)", loc="left")
         else:
-            image = ax.imshow(arrays[name][:, order].T, aspect="auto", cmap=SEQUENTIAL, vmin=0, vmax=1,
-                              interpolation="nearest")
-            ax.set_title(f"{name} gate (0 = shut, 1 = open)", fontsize=FONT_SIZE, loc="left")
-        ax.set_ylabel("unit", fontsize=FONT_SIZE - 1)
+            image = ax.imshow(arrays[name][:, order].T, aspect="auto", vmin=0, vmax=1, interpolation="nearest")
+            ax.set_title(f"{name} gate (0 = shut, 1 = open)", loc="left")
+        ax.set_ylabel("unit")
         ax.set_yticks([])
         fig.colorbar(image, ax=ax, pad=0.01, aspect=8)
     ticks = np.arange(0, T, step)
-    axes[-1].set_xticks(ticks, [labels[i] for i in ticks], fontsize=FONT_SIZE - 2)
-    axes[-1].set_xlabel("input token (time →)", fontsize=FONT_SIZE)
-    fig.suptitle(title, fontsize=FONT_SIZE + 1)
+    axes[-1].set_xticks(ticks, [labels[i] for i in ticks])
+    axes[-1].set_xlabel("input token (time →)")
+    fig.suptitle(title)
     return fig
 
 
+@styled
 def letter_memory_curves(memories: dict, title="Does the state still know the first letter?", ax=None) -> Figure:
     """Log-scale spread of the hidden state over the eight possible letters, against the step ({kind: (T,)})."""
     if not memories:
         raise ValueError("memories must hold at least one curve")
-    fig, ax = new_figure(7.0, 4.2) if ax is None else (ax.figure, ax)
+    fig, ax = new_figure(7.0, 4.2, ax=ax)
     for index, (key, values) in enumerate(memories.items()):
         values = np.asarray(values, dtype=float)
         colour, label, _ = _style(key, index)
-        ax.plot(np.arange(len(values)), np.where(values > 0, values, np.nan), color=colour, linewidth=2.2, label=label)
+        ax.plot(np.arange(len(values)), np.where(values > 0, values, np.nan), color=colour, label=label)
     ax.set_yscale("log")
-    ax.set_xlabel("step (0 = the letter, last = the question mark)", fontsize=FONT_SIZE)
-    ax.set_ylabel("spread of h over the 8 letters", fontsize=FONT_SIZE)
-    ax.set_title(title, fontsize=FONT_SIZE + 1)
-    ax.tick_params(labelsize=FONT_SIZE - 1)
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=FONT_SIZE - 1, loc="lower left")
+    ax.set(xlabel="step (0 = the letter, last = the question mark)", ylabel="spread of h over the 8 letters",
+           title=title)
+    ax.grid(True)
+    ax.legend(loc="lower left")
     return fig
 
 
+@styled
 def spectral_radius_plot(profile, radius: float, ylim=(1e-20, 1e8), ax=None) -> Figure:
     """One random tanh RNN's gradient against distance, beside the linear prediction radius**d."""
     profile = np.asarray(profile, dtype=float)
-    fig, ax = new_figure(7.0, 4.4) if ax is None else (ax.figure, ax)
+    fig, ax = new_figure(7.0, 4.4, ax=ax)
     distance = np.arange(len(profile))
-    ax.plot(distance, np.where(profile > 0, profile, np.nan), color=KIND_COLOURS["rnn"], linewidth=2.4,
-            label="tanh RNN, measured")
+    ax.plot(distance, np.where(profile > 0, profile, np.nan), color=KIND_COLOURS["rnn"], label="tanh RNN, measured")
     with np.errstate(divide="ignore", over="ignore"):
-        ax.plot(distance, profile[0] * float(radius) ** distance, color=PALETTE[7], linestyle="--", linewidth=1.2,
+        ax.plot(distance, profile[0] * float(radius) ** distance, **REFERENCE,
                 label=f"{radius:.2f}^d: linear theory (no tanh)")
     ax.axhline(profile[0], color=PALETTE[5], linewidth=1.2, label="size at the loss (no decay)")
     ax.set_yscale("log")
     ax.set_ylim(*ylim)
     verdict = "vanishes" if profile[-1] < 1e-3 * profile[0] else "explodes" if profile[-1] > 1e3 * profile[0] else \
         "survives"
-    ax.set_title(f"Spectral radius {radius:.2f}: the gradient {verdict}", fontsize=FONT_SIZE + 1)
-    ax.set_xlabel("distance from the loss (steps back)", fontsize=FONT_SIZE)
-    ax.set_ylabel("‖∂loss/∂h‖  (log scale)", fontsize=FONT_SIZE)
-    ax.tick_params(labelsize=FONT_SIZE - 1)
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=FONT_SIZE - 1, loc="lower left")
+    _gradient_axes(ax, f"Spectral radius {radius:.2f}: the gradient {verdict}")
     return fig
 
 

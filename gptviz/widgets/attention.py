@@ -22,8 +22,8 @@ from matplotlib.figure import Figure
 from PIL import Image as PILImage
 
 from ..model import sinusoidal_encoding
-from ..plots.attention import attention_grid, positional_heatmap, token_strip, update_attention_view
-from ..plots.core import FONT_SIZE, PALETTE
+from ..plots import PALETTE, attention_grid, positional_heatmap, token_strip, update_attention_view
+from ..plots.style import new_panels, styled
 from ..positions import similarity_to
 from ..trace import inspect
 from .core import explorer
@@ -213,24 +213,21 @@ def _scaled(encoding) -> np.ndarray:
     return encoding / (np.percentile(np.abs(encoding), 99) or 1.0)
 
 
+@styled
 def positional_figure(encoding, position: int, name: str = "sinusoidal") -> Figure:
     """Left: the encoding with one position marked; right: how similar that position's code is to every other."""
     encoding = np.asarray(encoding, dtype=float)
     T = encoding.shape[0]
     if not isinstance(position, int) or not 0 <= position < T:
         raise ValueError(f"position must be an integer in 0..{T - 1}, got {position!r}")
-    fig = Figure(figsize=(12.0, 4.6), layout="constrained")
-    left, right = fig.subplots(1, 2, width_ratios=[1.2, 1])
+    fig, (left, right) = new_panels(12.0, 4.6, 1, 2, width_ratios=[1.2, 1])
     positional_heatmap(_scaled(encoding), f"{name} encoding (scaled)", ax=left, mark=position)
     right.plot(np.arange(T), similarity_to(encoding, position), color=PALETTE[0], linewidth=2.5)
     right.axvline(position, color=PALETTE[3], linewidth=1.5)
     right.axhline(0, color=PALETTE[7], linewidth=0.8)
-    right.set_ylim(-1.05, 1.05)
-    right.set_xlim(0, T - 1)
-    right.set_xlabel("other position", fontsize=FONT_SIZE)
-    right.set_ylabel("cosine similarity", fontsize=FONT_SIZE)
-    right.set_title(f"How alike is position {position} to the others?", fontsize=FONT_SIZE + 1)
-    right.grid(alpha=0.3)
+    right.set(xlim=(0, T - 1), ylim=(-1.05, 1.05), xlabel="other position", ylabel="cosine similarity",
+              title=f"How alike is position {position} to the others?")
+    right.grid(True)
     return fig
 
 

@@ -9,7 +9,7 @@ import ipywidgets as widgets
 from matplotlib.figure import Figure
 
 from ..chat import END, MAX_ANSWER, fit_history, format_prompt, greedy_replies, parse_reply
-from ..plots.core import PALETTE, next_token_bars
+from ..plots import PALETTE, next_token_bars
 from ..sampling import next_token_probs
 
 

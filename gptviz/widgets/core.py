@@ -7,7 +7,7 @@ from collections.abc import Callable
 import ipywidgets as widgets
 from matplotlib.figure import Figure
 
-from ..plots.core import attention_heatmap, next_token_bars, token_label
+from ..plots import attention_heatmap, new_panels, next_token_bars, token_label
 from ..trace import inspect
 
 
@@ -44,8 +44,7 @@ def explorer(controls: dict[str, widgets.ValueWidget], render: Callable[..., obj
 def overview_figure(model, tokenizer, prompt: str, layer: int = 0, head: int = 0, top: int = 10) -> Figure:
     """One head's attention on the prompt beside the model's next-token probabilities."""
     trace = inspect(model, tokenizer, prompt)
-    fig = Figure(figsize=(12.5, 5.2), layout="constrained")
-    left, right = fig.subplots(1, 2, width_ratios=[1.25, 1])
+    fig, (left, right) = new_panels(12.5, 5.2, 1, 2, width_ratios=[1.25, 1])
     title = f"Layer {layer}, head {head}: who looks at whom"
     attention_heatmap(trace.attention[layer, head], trace.tokens, title, ax=left)
     tail = "".join(token_label(t) for t in trace.tokens[-14:])

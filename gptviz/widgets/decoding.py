@@ -11,8 +11,7 @@ import torch
 from matplotlib.figure import Figure
 
 from ..model import evaluating
-from ..plots.core import next_token_bars, token_label
-from ..plots.decoding import sampling_bars
+from ..plots import next_token_bars, sampling_bars, token_label
 from ..sampling import entropy_bits, filter_probs, generate, next_token_logits, prompt_ids
 from .core import explorer
 
