@@ -6,7 +6,7 @@ TORCH ?= torch==2.13.0
 
 install:
 	@$(PYTHON) -c "import torch" 2>/dev/null || $(PYTHON) -m pip install "$(TORCH)"
-	@$(PYTHON) -P -c "import importlib.metadata as m; [m.version(p) for p in ('gptviz', 'nbval', 'ruff', 'playwright')]" \
+	@$(PYTHON) -P -c "import importlib.metadata as m; [m.version(p) for p in ('gptviz', 'nbval', 'ruff', 'playwright', 'latex2mathml')]" \
 		2>/dev/null || $(PYTHON) -m pip install -e ".[dev]"
 
 lab: install

@@ -3,11 +3,14 @@
 Each chapter is exported by nbconvert with its saved outputs (nothing is executed), images embedded so every page
 stands alone, links between chapters, and an index page listing the chapters in order. Interactive controls cannot
 run without a kernel, so the book shows a note where one was; each chapter's static figures carry its point.
+Formulas are turned into MathML while the book is built (`latex2mathml`), which browsers draw themselves: the pages
+load no script from elsewhere and read the same offline.
 """
 
 from __future__ import annotations
 
 import copy
+import html
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,6 +36,8 @@ nav.book-nav .book-nav-contents { text-align: center; }
 nav.book-nav .book-nav-next { text-align: right; }
 .book-widget-note { margin: 0.3em 0; padding: 0.5em 0.8em; border-left: 4px solid #e69f00; background: #fff8e6;
   font: 14px/1.4 system-ui, sans-serif; }
+math { font-size: 1.12em; }  /* MathML from tex_to_mathml: the browser's maths font runs small beside the text */
+math[display="block"] { margin: 0.6em 0; }
 details.book-hidden-code > summary { cursor: pointer; color: #0b5cad; font: 14px system-ui, sans-serif;
   padding: 0.3em 0; }
 </style>
@@ -76,6 +81,13 @@ details.book-hidden-code > summary { cursor: pointer; color: #0b5cad; font: 14px
 {#- Only widgets need require.js, and the book replaces every widget with a note: no script from elsewhere. -#}
 {%- block html_head_js_requirejs -%}
 {%- endblock html_head_js_requirejs -%}
+
+{#- Formulas are MathML already (see `tex_to_mathml`): no MathJax from a CDN, so they show offline. No chapter
+    draws a Mermaid diagram, so neither is its loader (also from a CDN) needed. -#}
+{%- block html_head_js_mathjax -%}
+{%- endblock html_head_js_mathjax -%}
+{%- block html_head_js_mermaidjs -%}
+{%- endblock html_head_js_mermaidjs -%}
 """
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
 WIDGET_NOTE = ('<div class="book-widget-note">Interactive control: open this chapter in Jupyter to use it. '
@@ -147,11 +159,47 @@ def _for_readers(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
     return nb
 
 
+def tex_to_mathml(tex: str, display: bool = False) -> str:
+    """A TeX formula as MathML, which browsers draw without a script (as TeX in <code> if it will not convert)."""
+    from latex2mathml.converter import convert
+
+    try:
+        return convert(tex.strip(), display="block" if display else "inline")
+    except Exception:  # a formula latex2mathml cannot read still shows, as its source
+        return f'<code class="book-tex">{html.escape(tex)}</code>'
+
+
 def _exporter():
     import jinja2
     from nbconvert import HTMLExporter
+    from nbconvert.filters.markdown_mistune import IPythonRenderer, MarkdownWithMath
 
-    return HTMLExporter(template_name="lab", template_file="book.html.j2", embed_images=True,
+    class MathMLRenderer(IPythonRenderer):
+        """nbconvert's Markdown renderer, with formulas written as MathML instead of left for MathJax."""
+
+        def inline_math(self, body: str) -> str:
+            return tex_to_mathml(body)
+
+        def block_math(self, body: str) -> str:
+            return tex_to_mathml(body, display=True)
+
+        def latex_environment(self, name: str, body: str) -> str:
+            return tex_to_mathml(f"\\begin{{{name}}}{body}\\end{{{name}}}", display=True)
+
+    class BookExporter(HTMLExporter):
+        """The HTML exporter with `MathMLRenderer` for Markdown cells (same arguments as nbconvert's own)."""
+
+        @jinja2.pass_context
+        def markdown2html(self, context, source):
+            cell = context.get("cell", {})
+            path = context.get("resources", {}).get("metadata", {}).get("path", "")
+            renderer = MathMLRenderer(escape=False, attachments=cell.get("attachments", {}),
+                                      embed_images=self.embed_images, path=path,
+                                      anchor_link_text=self.anchor_link_text,
+                                      exclude_anchor_links=self.exclude_anchor_links, **self.lexer_options)
+            return MarkdownWithMath(renderer=renderer).render(source)
+
+    return BookExporter(template_name="lab", template_file="book.html.j2", embed_images=True,
                         extra_loaders=[jinja2.DictLoader({"book.html.j2": TEMPLATE})])
 
 
@@ -198,4 +246,4 @@ def build_book(outdir: str | Path, notebooks_dir: str | Path | None = None) -> l
     return pages
 
 
-__all__ = ["Chapter", "build_book", "chapter_title", "default_notebooks_dir", "find_chapters"]
+__all__ = ["Chapter", "build_book", "chapter_title", "default_notebooks_dir", "find_chapters", "tex_to_mathml"]

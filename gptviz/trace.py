@@ -35,6 +35,21 @@ class Trace:
         return rows
 
 
+def describe_characters(chars) -> str:
+    """Characters as a learner can read them, with their code points: 'é' (U+00E9), '\\t' (U+0009)."""
+    chars = sorted(set(chars))
+    named = ", ".join(f"{c!r} (U+{ord(c):04X})" for c in chars[:6])
+    return named + (f" and {len(chars) - 6} more" if len(chars) > 6 else "")
+
+
+def check_characters(tokenizer, text: str) -> str:
+    """`text` itself, or a one-line ValueError naming each character the model does not know."""
+    unknown = set(text) - set(tokenizer.chars)
+    if unknown:
+        raise ValueError(f"the model does not know {describe_characters(unknown)}")
+    return text
+
+
 @torch.no_grad()
 def inspect(model, tokenizer, text: str) -> Trace:
     """Run `text` through the model on the explicit attention path and record every stage."""
@@ -43,7 +58,7 @@ def inspect(model, tokenizer, text: str) -> Trace:
     block_size = model.config.block_size
     if len(text) > block_size:
         raise ValueError(f"text is {len(text)} tokens long; inspect takes at most block_size={block_size}")
-    ids = tokenizer.encode(text)
+    ids = tokenizer.encode(check_characters(tokenizer, text))
     idx = torch.tensor([ids], dtype=torch.long, device=model.device)
     with evaluating(model):
         logits, attention, hidden = model.forward_traced(idx)

@@ -1,13 +1,14 @@
 """`gptviz book`: every chapter becomes a standalone page with its figures, in order, linked to its neighbours."""
 
 import base64
+import re
 from html.parser import HTMLParser
 from pathlib import Path
 
 import nbformat
 import pytest
 
-from gptviz.book import WIDGET_NOTE, build_book, chapter_title, find_chapters
+from gptviz.book import WIDGET_NOTE, build_book, chapter_title, find_chapters, tex_to_mathml
 from gptviz.cli import main
 
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
@@ -21,8 +22,14 @@ class Page(HTMLParser):
     def __init__(self, path: Path):
         super().__init__()
         self.images, self.hrefs, self.scripts, self.text = [], [], [], []
+        self.script_code, self.stylesheets, self.math = [], [], []
         self.rel: dict[str, str] = {}
+        self._in = ""
         self.feed(path.read_text(encoding="utf-8"))
+
+    def handle_endtag(self, tag):
+        if tag in ("script", "math"):
+            self._in = ""
 
     def handle_starttag(self, tag, attrs):
         attrs = dict(attrs)
@@ -32,11 +39,21 @@ class Page(HTMLParser):
             self.hrefs.append(attrs["href"])
             if attrs.get("rel"):
                 self.rel.setdefault(attrs["rel"], attrs["href"])
-        elif tag == "script" and attrs.get("src"):
-            self.scripts.append(attrs["src"])
+        elif tag == "script":
+            self._in = "script"
+            if attrs.get("src"):
+                self.scripts.append(attrs["src"])
+        elif tag == "link" and "stylesheet" in (attrs.get("rel") or ""):
+            self.stylesheets.append(attrs.get("href", ""))
+        elif tag == "math":
+            self._in = "math"
+            self.math.append(attrs.get("display", "inline"))
 
     def handle_data(self, data):
-        self.text.append(data)
+        if self._in == "script":
+            self.script_code.append(data)
+        elif self._in != "math":  # the formula's own letters are not prose
+            self.text.append(data)
 
 
 def saved_images(nb) -> int:
@@ -117,6 +134,8 @@ def test_pages_are_standalone_and_read_well_without_a_kernel(tmp_path):
     write_notebook(src / "00_first.ipynb", [
         nbformat.v4.new_markdown_cell("Some words before the title.\n\n## The *first* chapter\n\n"
                                       "![a diagram](diagram.png)\n\n"
+                                      "Inline $x^2$, a price of `$5`, and\n\n$$\\sum_j e^{z_j}$$\n\n"
+                                      "\\begin{equation}a = b\\end{equation}\n\n"
                                       "Next: [chapter one](01_second.ipynb#part) or [elsewhere](https://x.org/a.ipynb)"),
         nbformat.v4.new_code_cell("# NBVAL_IGNORE_OUTPUT\nshow()", outputs=[figure]),
         nbformat.v4.new_code_cell("explorer()", outputs=[widget_output()]),
@@ -137,10 +156,43 @@ def test_pages_are_standalone_and_read_well_without_a_kernel(tmp_path):
     assert "NBVAL" not in html
     assert '<details class="book-hidden-code">' in html
     assert not [s for s in first.scripts if "require" in s], "the book needs no require.js: it has no live widgets"
+    assert first.math == ["inline", "block", "block"] and "<code>$5</code>" in html  # code is not maths
     assert "<title>The first chapter</title>" in html
     second = Page(out / "01_second.html")
     assert "Second" in "".join(second.text)  # no heading: the title comes from the file name
     assert second.rel == {"prev": "00_first.html", "contents": "index.html"}
+
+
+def test_pages_need_nothing_from_the_network(repo_book):
+    """No script or stylesheet from elsewhere (the book is read offline), nor code that would fetch one."""
+    out, pages = repo_book
+    remote = re.compile(r"^\s*(https?:)?//", re.IGNORECASE)
+    for page_path in pages:
+        page = Page(page_path)
+        assert not [src for src in page.scripts + page.stylesheets if remote.match(src)], page_path.name
+        assert not re.search(r"https?://", "".join(page.script_code)), f"{page_path.name} fetches code at run time"
+
+
+def test_formulas_are_mathml_drawn_without_a_script(repo_book):
+    """Chapter 02's formulas (and the others') are written as MathML at build time, not left as TeX for MathJax."""
+    out, pages = repo_book
+    page = Page(out / "02_rnn_lstm_vanishing_gradients.html")
+    source = "".join(cell.source for cell in nbformat.read(NOTEBOOKS / "02_rnn_lstm_vanishing_gradients.ipynb",
+                                                            as_version=4).cells if cell.cell_type == "markdown")
+    formulas = len(re.findall(r"(?<!\$)\$(?!\$)", source)) // 2 + source.count("$$") // 2
+    assert len(page.math) == formulas > 20, f"{len(page.math)} MathML formulas for {formulas} in the notebook"
+    assert "block" in page.math and "inline" in page.math
+    text = "".join(page.text)
+    assert not re.search(r"\$[^$]*\\(frac|tanh|partial|approx)", text), "TeX left for a script to typeset"
+    assert "book-tex" not in (out / "02_rnn_lstm_vanishing_gradients.html").read_text(encoding="utf-8")
+    for other in ("06_feed_forward_and_blocks.html", "08_decoding_and_softmax.html"):
+        assert Page(out / other).math == ["block"], other
+
+
+def test_tex_becomes_mathml():
+    inline = tex_to_mathml(r"h_t = \tanh(W_{hh}\,h_{t-1})")
+    assert inline.startswith("<math") and 'display="inline"' in inline and "<msub>" in inline and "tanh" in inline
+    assert 'display="block"' in tex_to_mathml(r"\frac{a}{b}", display=True)
 
 
 def test_titles_come_from_the_first_heading():

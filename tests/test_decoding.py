@@ -102,7 +102,8 @@ def test_sampling_explorer_redraws_on_slider_change(tiny_model, tok):
     top_k.value = 3
     assert len(output.outputs) == 2
     prompt.value = "ROMEO: é"  # an unknown character: the message is shown, not raised
-    assert "⚠" in str(output.outputs)
+    (message,) = output.outputs
+    assert message["data"]["text/plain"] == "Can't show this: the model does not know 'é' (U+00E9)"
 
 
 def test_decoding_plots_return_figures(tiny_model, tok):

@@ -25,8 +25,8 @@ from ..model import sinusoidal_encoding
 from ..plots import PALETTE, attention_grid, positional_heatmap, token_strip, update_attention_view
 from ..plots.style import new_panels, styled
 from ..positions import similarity_to
-from ..trace import inspect
-from .core import explorer
+from ..trace import describe_characters, inspect
+from .core import check_int, check_text, explorer
 
 
 class BlitRenderer:
@@ -74,28 +74,32 @@ class TraceCache:
 
 
 def _check_layer_head(model, layer: int, head: int) -> None:
-    cfg = model.config
-    if not 0 <= layer < cfg.n_layer:
-        raise ValueError(f"layer must be in 0..{cfg.n_layer - 1}, got {layer}")
-    if not 0 <= head < cfg.n_head:
-        raise ValueError(f"head must be in 0..{cfg.n_head - 1}, got {head}")
+    check_int("layer", layer, 0, model.config.n_layer - 1)
+    check_int("head", head, 0, model.config.n_head - 1)
 
 
 # --- one head: heatmap plus the followed token's attention painted on the text ---------------------------------
 
 def attention_explorer_figure(model, tokenizer, text: str, layer: int, head: int, token: int = -1,
-                              fig: Figure | None = None, traces: TraceCache | None = None) -> Figure:
-    """One head's attention on `text` with the row of `token` (default: the last) framed and painted on the text."""
+                              fig: Figure | None = None, traces: TraceCache | None = None,
+                              max_tokens: int | None = None) -> Figure:
+    """One head's attention on `text` with the row of `token` (default: the last) framed and painted on the text.
+
+    The model reads the last block_size characters; the picture shows the last `max_tokens` of them (None: all),
+    and `token` counts within the picture.
+    """
     if not text:
         raise ValueError("text must contain at least one character")
     _check_layer_head(model, layer, head)
-    trace = (traces or TraceCache(model, tokenizer))(text)
+    trace = (traces or TraceCache(model, tokenizer))(text[-model.config.block_size:])
     T = len(trace.tokens)
-    token = T - 1 if token == -1 else token
-    if not 0 <= token < T:
-        raise ValueError(f"token must be a position in 0..{T - 1} (or -1 for the last), got {token}")
-    title = f"Layer {layer}, head {head}"
-    return update_attention_view(fig, trace.attention[layer, head], trace.tokens, token, title)
+    n = T if max_tokens is None else min(check_int("max_tokens", max_tokens, 1), T)
+    token = n - 1 if token == -1 else token
+    if not 0 <= token < n:
+        raise ValueError(f"token must be a position in 0..{n - 1} (or -1 for the last), got {token}")
+    title = f"Layer {layer}, head {head}" + (f" (last {n} of {T} tokens; weights to earlier ones not shown)"
+                                             if n < T else "")
+    return update_attention_view(fig, trace.attention[layer, head][-n:, -n:], trace.tokens[-n:], token, title)
 
 
 def _attention_dynamic(fig: Figure) -> list:
@@ -105,15 +109,15 @@ def _attention_dynamic(fig: Figure) -> list:
 
 def attention_renderer(model, tokenizer, max_tokens: int = 64):
     """render(text, layer, head, token) -> PNG image, for the attention explorer (keeps the last figure)."""
+    max_tokens = min(check_int("max_tokens", max_tokens, 1), model.config.block_size)
     traces = TraceCache(model, tokenizer)
     state = {"fig": None, "blit": None}
 
     def render(text, layer, head, token):
-        text = text[-min(max_tokens, model.config.block_size):]
         if not text:
             return "Type at least one character."
-        token = min(token, len(text) - 1)
-        fig = attention_explorer_figure(model, tokenizer, text, layer, head, token, state["fig"], traces)
+        token = min(token, len(text) - 1, max_tokens - 1)
+        fig = attention_explorer_figure(model, tokenizer, text, layer, head, token, state["fig"], traces, max_tokens)
         if fig is not state["fig"]:
             state["fig"], state["blit"] = fig, BlitRenderer(fig, _attention_dynamic(fig))
         return state["blit"].image()
@@ -123,14 +127,18 @@ def attention_renderer(model, tokenizer, max_tokens: int = 64):
 
 def attention_explorer(model, tokenizer, text: str = "ROMEO:\nBut soft, what light through yonder window breaks?",
                        layer: int = 0, head: int = 0, max_tokens: int = 64) -> widgets.VBox:
-    """Type a text; pick a layer, a head and a token to follow: see where that token's attention goes."""
+    """Type a text; pick a layer, a head and a token to follow: see where that token's attention goes.
+
+    The model reads the last block_size characters of the text; the picture shows the last `max_tokens`.
+    """
     cfg = model.config
     _check_layer_head(model, layer, head)
-    shown = text[-max_tokens:]
+    max_tokens = min(check_int("max_tokens", max_tokens, 1), cfg.block_size)
+    shown = check_text("text", text)[-max_tokens:]
     controls = {
         "text": widgets.Text(value=text, description="text", continuous_update=False, layout={"width": "520px"}),
-        "layer": widgets.IntSlider(layer, 0, cfg.n_layer - 1, description="layer"),
-        "head": widgets.IntSlider(head, 0, cfg.n_head - 1, description="head"),
+        "layer": widgets.IntSlider(int(layer), 0, cfg.n_layer - 1, description="layer"),
+        "head": widgets.IntSlider(int(head), 0, cfg.n_head - 1, description="head"),
         "token": widgets.IntSlider(len(shown) - 1, 0, max(len(shown) - 1, 0), description="follow token"),
     }
 
@@ -153,8 +161,7 @@ def head_grid_figure(model, tokenizer, text: str, last: int = 24, subtitles=None
     """Every head's attention among the last `last` tokens of `text` (weights to earlier tokens not shown)."""
     if not text:
         raise ValueError("text must contain at least one character")
-    if not isinstance(last, int) or last < 2:
-        raise ValueError(f"last must be an integer >= 2, got {last!r}")
+    check_int("last", last, 2)
     trace = (traces or TraceCache(model, tokenizer))(text[-model.config.block_size:])
     n = min(last, len(trace.tokens))
     window = trace.attention[:, :, -n:, -n:]
@@ -187,8 +194,9 @@ def head_grid_explorer(model, tokenizer, text: str = "ROMEO:\nBut soft, what lig
                        last: int = 24, subtitles=None) -> widgets.VBox:
     """Type a text and choose how many of its last tokens to show: every head of every layer, side by side."""
     controls = {
-        "text": widgets.Text(value=text, description="text", continuous_update=False, layout={"width": "520px"}),
-        "last": widgets.IntSlider(last, 4, 64, description="last tokens"),
+        "text": widgets.Text(value=check_text("text", text), description="text", continuous_update=False,
+                             layout={"width": "520px"}),
+        "last": widgets.IntSlider(check_int("last", last, 4, 64), 4, 64, description="last tokens"),
     }
     render = head_grid_renderer(model, tokenizer, subtitles)
     box = explorer(controls, render)
@@ -198,9 +206,13 @@ def head_grid_explorer(model, tokenizer, text: str = "ROMEO:\nBut soft, what lig
 
 # --- positional encodings ---------------------------------------------------------------------------------------
 
-def encodings_of(model, positions: int = 128) -> dict[str, np.ndarray]:
-    """The sinusoidal code of Vaswani et al. at the model's width, and the model's own (if it learned one)."""
-    positions = min(positions, model.config.block_size)
+def encodings_of(model, positions: int | None = None) -> dict[str, np.ndarray]:
+    """The sinusoidal code of Vaswani et al. at the model's width, and the model's own (if it learned one).
+
+    `positions`: how many, 2..block_size (None: 128 or block_size if smaller).
+    """
+    block_size = model.config.block_size
+    positions = min(128, block_size) if positions is None else check_int("positions", positions, 2, block_size)
     out = {"sinusoidal": sinusoidal_encoding(positions, model.config.n_embd).numpy()}
     own = model.position_encoding(positions)
     if own is not None and model.config.pos_encoding == "learned":
@@ -218,8 +230,7 @@ def positional_figure(encoding, position: int, name: str = "sinusoidal") -> Figu
     """Left: the encoding with one position marked; right: how similar that position's code is to every other."""
     encoding = np.asarray(encoding, dtype=float)
     T = encoding.shape[0]
-    if not isinstance(position, int) or not 0 <= position < T:
-        raise ValueError(f"position must be an integer in 0..{T - 1}, got {position!r}")
+    position = check_int("position", position, 0, T - 1)
     fig, (left, right) = new_panels(12.0, 4.6, 1, 2, width_ratios=[1.2, 1])
     positional_heatmap(_scaled(encoding), f"{name} encoding (scaled)", ax=left, mark=position)
     right.plot(np.arange(T), similarity_to(encoding, position), color=PALETTE[0], linewidth=2.5)
@@ -231,7 +242,7 @@ def positional_figure(encoding, position: int, name: str = "sinusoidal") -> Figu
     return fig
 
 
-def positional_renderer(model, positions: int = 128):
+def positional_renderer(model, positions: int | None = None):
     """render(encoding, position) -> PNG image; repaints the heatmap, the marks and the curve only."""
     codes = encodings_of(model, positions)
     state = {"blit": None, "fig": None}
@@ -257,7 +268,7 @@ def positional_renderer(model, positions: int = 128):
     return render
 
 
-def positional_explorer(model, positions: int = 128) -> widgets.VBox:
+def positional_explorer(model, positions: int | None = None) -> widgets.VBox:
     """Pick an encoding and a position: see its code and how alike it is to every other position."""
     codes = encodings_of(model, positions)
     controls = {
@@ -273,19 +284,29 @@ def positional_explorer(model, positions: int = 128) -> widgets.VBox:
 # --- tokens (chapter 01) ----------------------------------------------------------------------------------------
 
 def token_view(text: str, scheme: str, schemes: dict) -> Figure:
-    """`text` cut into tokens by one of `schemes` ({name: function text -> list of token strings})."""
+    """`text` cut into tokens by one of `schemes` ({name: function text -> list of token strings}).
+
+    A scheme may drop spaces (a split into words) but no other character: one that drops characters it does not
+    know (BPE without them in its alphabet) is refused, naming them, rather than shown silently short. A long text
+    shows its first tokens (see `token_strip`).
+    """
     if scheme not in schemes:
         raise ValueError(f"scheme must be one of {list(schemes)}, got {scheme!r}")
     if not text:
         raise ValueError("text must contain at least one character")
     tokens = schemes[scheme](text)
-    return token_strip(tokens, f"{scheme}: {len(tokens)} tokens for {len(text)} characters")
+    lost = set(text) - set("".join(tokens)) - {" "}
+    if lost:
+        raise ValueError(f"{scheme} does not know {describe_characters(lost)}")
+    return token_strip(tokens, f"{scheme}: {len(tokens):,} tokens for {len(text):,} characters")
 
 
 def token_explorer(schemes: dict, text: str = "ROMEO:\nBut soft, what light through yonder window breaks?"):
     """Type a text and pick a tokenizer: see where the token boundaries fall and how many tokens it takes."""
+    if not isinstance(schemes, dict) or not schemes or not all(callable(f) for f in schemes.values()):
+        raise ValueError(f"schemes must map at least one name to a function text -> tokens, got {schemes!r}")
     controls = {
-        "text": widgets.Textarea(value=text, description="text", continuous_update=False,
+        "text": widgets.Textarea(value=check_text("text", text), description="text", continuous_update=False,
                                  layout={"width": "520px", "height": "70px"}),
         "scheme": widgets.Dropdown(options=list(schemes), value=list(schemes)[0], description="tokens"),
     }

@@ -11,6 +11,7 @@ from matplotlib.figure import Figure
 from ..chat import END, MAX_ANSWER, fit_history, format_prompt, greedy_replies, parse_reply
 from ..plots import PALETTE, next_token_bars
 from ..sampling import next_token_probs
+from ..trace import check_characters
 
 
 def user_turn(question: str, passage: str = "") -> str:
@@ -23,10 +24,7 @@ def user_turn(question: str, passage: str = "") -> str:
 
 def chat_step(model, tokenizer, question: str, passage: str = "", history=()):
     """One exchange: (reply, follows_format, new history, prompt, next-token probabilities where the reply starts)."""
-    turn = user_turn(question, passage)
-    unknown = sorted(set(turn) - set(tokenizer.chars))
-    if unknown:
-        raise ValueError(f"the message uses characters the model does not know: {unknown}")
+    turn = check_characters(tokenizer, user_turn(question, passage))
     budget = model.config.block_size - MAX_ANSWER - len(END)
     if len(format_prompt(turn)) > budget:
         raise ValueError(f"the message is {len(format_prompt(turn))} characters with the chat format; "
@@ -73,21 +71,31 @@ def chat_box(model, tokenizer, passage: str = "", question: str = "Who speaks fi
         text = transcript(state["history"]) + (f"\n       ({note})" if note else "")
         conversation.value = f"<pre style='font-size: 13px'>{html.escape(text)}</pre>"
 
+    def refuse(message):  # one line under the boxes, in place of the odds (they were another question's)
+        status.value = f"<b style='color: {PALETTE[3]}'>Can't send this:</b> {html.escape(' '.join(message.split()))}"
+        odds.value = b""
+
     def on_send(_=None):
         if not question_box.value.strip():
+            if not state.get("emptying"):  # the box emptied after a send is no request; an empty send is
+                refuse("type a question first.")
             return
         try:
             reply, follows, history, _, probs = chat_step(model, tokenizer, question_box.value, passage_box.value,
                                                           state["history"])
-        except ValueError as err:  # shown under the boxes, not swallowed
-            status.value = f"<b style='color: {PALETTE[3]}'>error:</b> {html.escape(str(err))}"
+        except ValueError as err:  # shown, not swallowed
+            refuse(str(err))
             return
         status.value = ""
         state["history"] = history
         show_conversation("" if follows else "no clean end of turn: the format was not followed")
         odds.value = figure_png(first_token_figure(probs, tokenizer.chars, reply))
         passage_box.value = ""  # it is part of the conversation now; the next question can refer to it
-        question_box.value = ""
+        state["emptying"] = True
+        try:
+            question_box.value = ""
+        finally:
+            state["emptying"] = False
 
     def on_clear(_=None):
         state["history"] = ()

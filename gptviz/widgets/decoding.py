@@ -3,6 +3,7 @@ pick the next token yourself."""
 
 from __future__ import annotations
 
+import html
 from functools import lru_cache
 
 import ipywidgets as widgets
@@ -13,7 +14,8 @@ from matplotlib.figure import Figure
 from ..model import evaluating
 from ..plots import next_token_bars, sampling_bars, token_label
 from ..sampling import entropy_bits, filter_probs, generate, next_token_logits, prompt_ids
-from .core import explorer
+from ..trace import check_characters
+from .core import check_int, check_text, explorer
 
 
 def _logits_function(model, tokenizer):
@@ -22,7 +24,8 @@ def _logits_function(model, tokenizer):
     @lru_cache(maxsize=64)
     def logits(prompt: str) -> torch.Tensor:
         with evaluating(model):
-            return next_token_logits(model, prompt_ids(model, tokenizer, prompt)).double().cpu()
+            ids = prompt_ids(model, tokenizer, check_characters(tokenizer, prompt))
+            return next_token_logits(model, ids).double().cpu()
 
     return logits
 
@@ -48,22 +51,20 @@ def sampling_view(model, tokenizer, prompt: str, temperature: float = 1.0, top_k
 
 def sampling_explorer(model, tokenizer, prompt: str = "ROMEO:\nWhat light is ", seed: int = 0) -> widgets.VBox:
     """Sliders for temperature, top-k and top-p; the distribution redraws as they move, with a fresh sample."""
+    seed = check_int("seed", seed, 0)
     logits = _logits_function(model, tokenizer)
     slider = {"continuous_update": True, "style": {"description_width": "initial"}}
     controls = {
-        "prompt": widgets.Textarea(value=prompt, description="prompt", continuous_update=False,
+        "prompt": widgets.Textarea(value=check_text("prompt", prompt), description="prompt", continuous_update=False,
                                    layout={"width": "360px", "height": "60px"}),
         "temperature": widgets.FloatSlider(1.0, min=0.0, max=2.0, step=0.05, description="temperature", **slider),
         "top_k": widgets.IntSlider(0, min=0, max=tokenizer.vocab_size, description="top-k (0 = off)", **slider),
         "top_p": widgets.FloatSlider(1.0, min=0.05, max=1.0, step=0.05, description="top-p (1 = off)", **slider),
     }
 
-    def render(prompt, temperature, top_k, top_p):
-        try:
-            fig, sample = sampling_view(model, tokenizer, prompt, temperature, top_k, top_p, seed=seed, logits=logits)
-        except ValueError as err:  # e.g. a character the model does not know
-            return f"⚠ {err}"
-        return [fig, widgets.HTML(f"<pre>sample: {prompt[-40:]}<b>{sample}</b></pre>")]
+    def render(prompt, temperature, top_k, top_p):  # bad input (e.g. é) raises; the explorer shows it in one line
+        fig, sample = sampling_view(model, tokenizer, prompt, temperature, top_k, top_p, seed=seed, logits=logits)
+        return [fig, widgets.HTML(f"<pre>sample: {html.escape(prompt[-40:])}<b>{html.escape(sample)}</b></pre>")]
 
     return explorer(controls, render)
 
@@ -85,7 +86,9 @@ def pick_view(model, tokenizer, text: str, top: int = 10) -> Figure:
 
 def pick_token_explorer(model, tokenizer, prompt: str = "ROMEO:\n", k: int = 8, seed: int = 0) -> widgets.VBox:
     """Write with the model: choose each next character from its top candidates, or let it sample one."""
-    text = widgets.Textarea(value=prompt, description="text", continuous_update=False,
+    k = check_int("k", k, 1, tokenizer.vocab_size)
+    seed = check_int("seed", seed, 0)
+    text = widgets.Textarea(value=check_text("prompt", prompt), description="text", continuous_update=False,
                             layout={"width": "520px", "height": "110px"})
     choice = widgets.ToggleButtons(options=[("…", "")], description="your pick", style={"button_width": "70px"})
     add = widgets.Button(description="add my pick", button_style="primary")
@@ -97,8 +100,9 @@ def pick_token_explorer(model, tokenizer, prompt: str = "ROMEO:\n", k: int = 8, 
     def render(text):
         try:
             options = candidates(model, tokenizer, text, k)
-        except ValueError as err:
-            return f"⚠ {err}"
+        except ValueError:
+            choice.options = [("…", "")]  # no choices left over from the previous text
+            raise
         choice.options = [(f"{token_label(c)} {p:.0%}", c) for c, p in options]
         return pick_view(model, tokenizer, text)
 

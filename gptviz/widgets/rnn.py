@@ -8,7 +8,7 @@ from matplotlib.figure import Figure
 
 from ..plots.rnn import lstm_gates, spectral_radius_plot
 from ..rnn import SYMBOLS, decode, letter_memory, memory_task, random_rnn_gradient
-from .core import explorer
+from .core import check_float, check_int, explorer
 
 
 def radius_figure(radius: float, gap: int, hidden_size: int = 64, seed: int = 0) -> Figure:
@@ -19,6 +19,7 @@ def radius_figure(radius: float, gap: int, hidden_size: int = 64, seed: int = 0)
 
 def vanishing_gradient_explorer(radius: float = 0.9, gap: int = 60) -> widgets.VBox:
     """Sliders for the recurrent matrix's spectral radius and the gap; the measured gradient through time."""
+    radius, gap = check_float("radius", radius, 0.3, 2.0), check_int("gap", gap, 5, 200)  # the sliders' ranges
     controls = {
         "radius": widgets.FloatSlider(value=radius, min=0.3, max=2.0, step=0.05, description="spectral radius",
                                       continuous_update=False, style={"description_width": "initial"}),
@@ -46,6 +47,8 @@ def gates_figure(lstm, gap: int, example: int = 0) -> Figure:
 
 def gate_explorer(lstm, gap: int = 50, max_gap: int = 150) -> widgets.VBox:
     """Sliders for the gap and the example: the LSTM's gates over time (does it still hold the letter?)."""
+    max_gap = check_int("max_gap", max_gap, 1)
+    gap = check_int("gap", gap, 1, max_gap)
     controls = {
         "gap": widgets.IntSlider(value=gap, min=1, max=max_gap, step=1, description="gap", continuous_update=False),
         "example": widgets.IntSlider(value=0, min=0, max=20, description="example", continuous_update=False),
