@@ -10,6 +10,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from .checks import check_float
+
 # Four whole plays, one of each kind, never seen in training: validation measures
 # how well the model writes Shakespeare it has not read, not how well it remembers.
 HELD_OUT_PLAYS = ("twelfth-night", "hamlet", "henry-v", "the-tempest")
@@ -80,9 +82,14 @@ def text_file(path: str | Path, val_fraction: float = 0.1) -> Corpus:
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"no text file at {path}")
-    if not 0 < val_fraction < 1:
-        raise ValueError(f"val_fraction must be between 0 and 1, got {val_fraction}")
-    text = path.read_text(encoding="utf-8")
+    val_fraction = check_float("val_fraction", val_fraction, 0, 1, low_open=True, high_open=True)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as err:
+        raise ValueError(f"{path} is not UTF-8 text: byte {err.object[err.start]:#04x} at offset {err.start} "
+                         "cannot be decoded; save the file as UTF-8") from None
+    if not text:
+        raise ValueError(f"{path} is empty: there is nothing to train on")
     cut = int(len(text) * (1 - val_fraction))
     return Corpus(path.name, text[:cut], text[cut:])
 

@@ -15,14 +15,17 @@ def pick_device(device: str | torch.device | None = None) -> torch.device:
         if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
             return torch.device("mps")
         return torch.device("cpu")
+    if not isinstance(device, (str, torch.device)):
+        raise ValueError(f"device must be one of {DEVICES}, 'auto' or None, got {device!r}")
     try:
         device = torch.device(device)
     except RuntimeError as err:
-        raise ValueError(f"device must be one of {DEVICES} or 'auto', got {device!r}") from err
+        raise ValueError(f"device must be one of {DEVICES}, 'auto' or None, got {device!r}") from err
     if device.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError("device='cuda' was asked for but no CUDA GPU is available; use device='cpu'")
+        raise ValueError(f"device={str(device)!r} was asked for but CUDA is not available here (no GPU, or a CPU-only "
+                         "torch); pass device='cpu', or None for the best device there is")
     if device.type == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
         raise ValueError("device='mps' was asked for but MPS is not available; use device='cpu'")
     if device.type not in DEVICES:
-        raise ValueError(f"device must be one of {DEVICES} or 'auto', got {device.type!r}")
+        raise ValueError(f"device must be one of {DEVICES}, 'auto' or None, got {device.type!r}")
     return device

@@ -18,6 +18,8 @@ import torch
 import torch.nn as nn
 from torch.nn import functional as F
 
+from .checks import check_float, check_int
+
 POS_ENCODINGS = ("learned", "sinusoidal", "none")
 
 
@@ -33,13 +35,10 @@ class GPTConfig:
 
     def __post_init__(self):
         for name in ("vocab_size", "block_size", "n_layer", "n_head", "n_embd"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+            setattr(self, name, check_int(name, getattr(self, name), low=1))  # numpy ints become ints (JSON-safe)
         if self.n_embd % self.n_head:
             raise ValueError(f"n_head must divide n_embd={self.n_embd}, got n_head={self.n_head}")
-        if not 0 <= self.dropout < 1:
-            raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
+        self.dropout = check_float("dropout", self.dropout, 0, 1, high_open=True)
         if self.pos_encoding not in POS_ENCODINGS:
             raise ValueError(f"pos_encoding must be one of {POS_ENCODINGS}, got {self.pos_encoding!r}")
 

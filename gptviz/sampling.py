@@ -2,29 +2,30 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 
+from .checks import check_float, check_int, check_seed
 from .model import KVCache, evaluating
 
+MAX_NEW_TOKENS = 100_000  # minutes of generation on a CPU; a larger request is almost surely a typo
 
-def check_sampling_args(temperature=1.0, top_k=None, top_p=None, max_new_tokens=0):
-    """Raise a ValueError naming the first argument outside its allowed range."""
-    if not isinstance(temperature, (int, float)) or not temperature >= 0:
-        raise ValueError(f"temperature must be >= 0 (0 means greedy), got {temperature!r}")
-    if top_k is not None and (not isinstance(top_k, int) or top_k < 1):
-        raise ValueError(f"top_k must be an integer >= 1 or None, got {top_k!r}")
-    if top_p is not None and (not isinstance(top_p, (int, float)) or not 0 < top_p <= 1):
-        raise ValueError(f"top_p must be in (0, 1] or None, got {top_p!r}")
-    if not isinstance(max_new_tokens, int) or max_new_tokens < 0:
-        raise ValueError(f"max_new_tokens must be an integer >= 0, got {max_new_tokens!r}")
+
+def check_sampling_args(temperature=1.0, top_k=None, top_p=None, max_new_tokens=0, seed=None):
+    """The arguments as Python numbers (numpy ones welcome), or a ValueError naming the first one out of range."""
+    return (check_float("temperature", temperature, low=0),  # 0 means greedy
+            check_int("top_k", top_k, low=1, none_ok=True),
+            check_float("top_p", top_p, 0, 1, low_open=True, none_ok=True),
+            check_int("max_new_tokens", max_new_tokens, 0, MAX_NEW_TOKENS),
+            check_seed("seed", seed, none_ok=True))
 
 
 def filter_probs(logits: torch.Tensor, temperature=1.0, top_k=None, top_p=None) -> torch.Tensor:
     """The distribution sampling draws from: softmax(logits / T), cut to the top-k and the top-p nucleus."""
-    check_sampling_args(temperature, top_k, top_p)
+    temperature, top_k, top_p, _, _ = check_sampling_args(temperature, top_k, top_p)
     logits = logits.double()
     if temperature == 0:  # greedy: all the mass on the most likely token
         probs = torch.zeros_like(logits)
@@ -43,9 +44,25 @@ def filter_probs(logits: torch.Tensor, temperature=1.0, top_k=None, top_p=None) 
     return probs
 
 
+START = "\n"  # what an empty prompt starts from: in the training text every line, speech and play begins after one
+
+
 def prompt_ids(model, tokenizer, text: str) -> torch.Tensor:
-    """The prompt as (1, T) ids on the model's device: an empty prompt is a newline, a long one keeps its end."""
-    ids = tokenizer.encode(text or "\n")[-model.config.block_size :]
+    """The prompt as (1, T) ids on the model's device; a long prompt keeps its last block_size tokens.
+
+    An empty prompt means "start from nothing": the model reads a single newline, the start of a line in its
+    training text. A vocabulary without a newline has no such start, so an empty prompt is then an error.
+    """
+    if not isinstance(text, str):
+        raise ValueError(f"prompt must be a string, got {type(text).__name__}")
+    if text == "":
+        try:
+            ids = tokenizer.encode(START)
+        except ValueError:
+            raise ValueError("an empty prompt starts after a newline, but this model's vocabulary has no newline "
+                             "(its training text had none): give a prompt of at least one character") from None
+    else:
+        ids = tokenizer.encode(text)[-model.config.block_size :]
     return torch.tensor([ids], dtype=torch.long, device=model.device)
 
 
@@ -87,25 +104,28 @@ def entropy_bits(probs) -> np.ndarray:
     return -(p * np.log2(np.where(p > 0, p, 1.0))).sum(axis=-1)
 
 
-@torch.no_grad()
-def generation_steps(
+def stream_steps(
     model, tokenizer, prompt: str = "", max_new_tokens: int = 200, temperature: float = 1.0,
     top_k: int | None = None, top_p: float | None = None, seed: int | None = None, use_cache: bool = True,
-) -> list[Step]:
-    """Generate like `generate` (same arguments, same tokens) and return every step with its probabilities.
+) -> Iterator[Step]:
+    """Generate like `generate`, yielding each Step as soon as it is drawn (the CLI prints them as they come).
 
-    `use_cache` keeps every layer's keys and values (a KV cache) so each step processes one token
-    instead of the whole context; the text is the same either way. Once the text outgrows
-    block_size, the window slides, every position shifts, and each step recomputes the window.
+    The arguments and the prompt are checked at once, before the first token is asked for.
     """
-    check_sampling_args(temperature, top_k, top_p, max_new_tokens)
-    block_size = model.config.block_size
+    temperature, top_k, top_p, max_new_tokens, seed = check_sampling_args(
+        temperature, top_k, top_p, max_new_tokens, seed)
     idx = prompt_ids(model, tokenizer, prompt)
+    return _steps(model, tokenizer, idx, max_new_tokens, temperature, top_k, top_p, seed, use_cache)
+
+
+@torch.no_grad()
+def _steps(model, tokenizer, idx, max_new_tokens, temperature, top_k, top_p, seed, use_cache) -> Iterator[Step]:
+    """The generation loop behind `stream_steps` (arguments already checked)."""
+    block_size = model.config.block_size
     rng = None
     if seed is not None:
         rng = torch.Generator(device="cpu").manual_seed(seed)
-    steps = []
-    with evaluating(model):
+    with evaluating(model):  # restored also when the caller stops early (Ctrl-C, or a loop that breaks)
         cache = KVCache.empty(model.config.n_layer) if use_cache else None
         logits = next_token_logits(model, idx, cache) if max_new_tokens else None
         for step in range(max_new_tokens):
@@ -113,8 +133,8 @@ def generation_steps(
             next_id = torch.multinomial(probs.float(), 1, generator=rng).view(1, 1).to(idx.device)
             i = int(next_id)
             model_probs = torch.softmax(logits.double(), dim=-1).cpu()
-            steps.append(Step(tokenizer.decode([i]), i, float(model_probs[i]), float(probs[i]),
-                              int((model_probs > model_probs[i]).sum()) + 1, float(entropy_bits(model_probs.numpy()))))
+            yield Step(tokenizer.decode([i]), i, float(model_probs[i]), float(probs[i]),
+                       int((model_probs > model_probs[i]).sum()) + 1, float(entropy_bits(model_probs.numpy())))
             if step + 1 == max_new_tokens:
                 break
             if cache is not None and len(cache) < block_size:
@@ -124,7 +144,20 @@ def generation_steps(
                 cache = None
                 idx = torch.cat([idx, next_id], dim=1)[:, -block_size:]
                 logits = next_token_logits(model, idx)
-    return steps
+
+
+def generation_steps(
+    model, tokenizer, prompt: str = "", max_new_tokens: int = 200, temperature: float = 1.0,
+    top_k: int | None = None, top_p: float | None = None, seed: int | None = None, use_cache: bool = True,
+) -> list[Step]:
+    """Generate like `generate` (same arguments, same tokens) and return every step with its probabilities.
+
+    `use_cache` keeps every layer's keys and values (a KV cache) so each step processes one token
+    instead of the whole context; the text is the same either way. Once the text outgrows
+    block_size, the window slides, every position shifts, and each step recomputes the window.
+    At most MAX_NEW_TOKENS tokens; an empty prompt starts after a newline (see `prompt_ids`).
+    """
+    return list(stream_steps(model, tokenizer, prompt, max_new_tokens, temperature, top_k, top_p, seed, use_cache))
 
 
 def generate(
@@ -142,8 +175,7 @@ def generate(
 
 def repetition_rate(text: str, n: int = 10) -> float:
     """Fraction of the n-character pieces of `text` that already appeared earlier in it (0 = no repeats)."""
-    if not isinstance(n, int) or n < 1:
-        raise ValueError(f"n must be an integer >= 1, got {n!r}")
+    n = check_int("n", n, low=1)
     pieces = [text[i : i + n] for i in range(len(text) - n + 1)]
     if not pieces:
         return 0.0

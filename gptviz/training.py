@@ -1,21 +1,48 @@
-"""Training a GPT: AdamW, warm-up then cosine decay, periodic validation, a progress bar."""
+"""Training a GPT: AdamW, warm-up then cosine decay, periodic validation, a progress bar, checkpoints as it goes.
+
+Ctrl-C stops training cleanly after the current step. With a directory to save in, a checkpoint is written
+there every few steps and on Ctrl-C, and a stopped run continues (`resume=True`) to exactly the weights an
+unstopped run would reach: the checkpoint holds the optimizer state, the random state and the progress so far.
+"""
 
 from __future__ import annotations
 
 import csv
+import hashlib
+import json
 import math
+import signal
+import sys
+import threading
 import time
-from dataclasses import dataclass, field, fields
+import uuid
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 import numpy as np
 import torch
+from safetensors.torch import save_file
 from tqdm.auto import tqdm
 
+from .checkpoint import (
+    CONFIG,
+    HISTORY,
+    STATE,
+    WEIGHTS,
+    check_out,
+    is_checkpoint,
+    load,
+    publish,
+    read_safetensors,
+    write_checkpoint,
+)
+from .checks import check_float, check_int, check_seed
 from .data import Corpus, as_ids, random_batch
 from .device import pick_device
 
 HISTORY_COLUMNS = ("step", "train_loss", "val_loss", "lr", "seconds", "tokens_per_s")
+STATE_KEY = "gptviz_train_state"  # safetensors metadata key of the progress record in train_state.safetensors
+FREE_ON_RESUME = ("device", "save_every")  # settings a resumed run may change without changing its result
 
 
 @dataclass
@@ -26,23 +53,26 @@ class TrainConfig:
     warmup_steps: int = 100  # linear warm-up from 0 to lr
     min_lr_ratio: float = 0.1  # cosine decay ends at lr * min_lr_ratio
     weight_decay: float = 0.1
-    grad_clip: float = 1.0
+    grad_clip: float = 1.0  # largest gradient norm; 0 turns clipping off
     eval_every: int = 250  # steps between validation measurements
     eval_batches: int = 20  # batches averaged for each validation loss
     seed: int = 1337  # fixes batch order (and, in the CLI, the initial weights)
     device: str | None = None  # None: cuda, mps or cpu, whichever is there
+    save_every: int = 250  # steps between checkpoints, when train() is given a directory to save in
 
     def __post_init__(self):
-        for name in ("steps", "batch_size", "eval_every", "eval_batches"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be a positive integer, got {value!r}")
-        if not self.lr > 0:
-            raise ValueError(f"lr must be > 0, got {self.lr}")
-        if self.warmup_steps < 0:
-            raise ValueError(f"warmup_steps must be >= 0, got {self.warmup_steps}")
-        if not 0 <= self.min_lr_ratio <= 1:
-            raise ValueError(f"min_lr_ratio must be in [0, 1], got {self.min_lr_ratio}")
+        for name in ("steps", "batch_size", "eval_every", "eval_batches", "save_every"):
+            setattr(self, name, check_int(name, getattr(self, name), low=1))
+        self.warmup_steps = check_int("warmup_steps", self.warmup_steps, low=0)
+        self.lr = check_float("lr", self.lr, low=0, low_open=True)
+        self.min_lr_ratio = check_float("min_lr_ratio", self.min_lr_ratio, 0, 1)
+        self.weight_decay = check_float("weight_decay", self.weight_decay, low=0)
+        self.grad_clip = check_float("grad_clip", self.grad_clip, low=0)
+        self.seed = check_seed("seed", self.seed)
+        if isinstance(self.device, torch.device):
+            self.device = str(self.device)
+        if self.device is not None and not isinstance(self.device, str):
+            raise ValueError(f"device must be 'cpu', 'cuda', 'mps' or None, got {self.device!r}")
 
 
 @dataclass
@@ -50,6 +80,7 @@ class History:
     """One row per validation: step, train_loss, val_loss, lr, seconds, tokens_per_s."""
 
     rows: list[dict] = field(default_factory=list)
+    stopped_at: int | None = None  # the step where Ctrl-C stopped training (the last row is there); None: finished
 
     def __getitem__(self, column: str) -> list:
         return [row[column] for row in self.rows]
@@ -61,6 +92,14 @@ class History:
             writer.writeheader()
             writer.writerows(self.rows)
         return path
+
+
+class TrainingDiverged(RuntimeError):
+    """The loss became NaN or infinite; `history` holds the rows measured before."""
+
+    def __init__(self, message: str, history: History):
+        super().__init__(message)
+        self.history = history
 
 
 def learning_rate(step: int, config: TrainConfig) -> float:
@@ -123,26 +162,153 @@ def split_ids(corpus: Corpus | str, tokenizer) -> tuple[torch.Tensor, torch.Tens
     return encode_ids(corpus.train_text, tokenizer), encode_ids(corpus.val_text, tokenizer)
 
 
-def train(model, tokenizer, corpus: Corpus | str, config: TrainConfig | None = None,
-          progress: bool = True, on_eval=None, **overrides) -> History:
-    """Train `model` in place on `corpus`; returns the History. Keyword overrides set TrainConfig fields."""
-    config = config or TrainConfig()
+def _settings(config: TrainConfig | None, overrides: dict) -> TrainConfig:
+    """`config` with keyword overrides applied, every field checked."""
+    if config is not None and not isinstance(config, TrainConfig):
+        raise ValueError(f"config must be a TrainConfig or None, got {type(config).__name__}")
     unknown = overrides.keys() - {f.name for f in fields(TrainConfig)}
     if unknown:
         raise TypeError(f"unknown training options: {sorted(unknown)}")
-    config = TrainConfig(**{**config.__dict__, **overrides})
+    return TrainConfig(**{**(config or TrainConfig()).__dict__, **overrides})
+
+
+def corpus_digest(train_ids: torch.Tensor, val_ids: torch.Tensor) -> str:
+    """A fingerprint of the token ids trained and validated on (a resumed run must see the same ones)."""
+    digest = hashlib.sha256(train_ids.numpy().tobytes())
+    digest.update(b"|")
+    digest.update(val_ids.numpy().tobytes())
+    return digest.hexdigest()
+
+
+class _StopOnCtrlC:
+    """While active, a first Ctrl-C asks training to stop after the current step; a second stops it at once."""
+
+    def __init__(self):
+        self.requested = False
+        self.previous = None
+
+    def __enter__(self):
+        if threading.current_thread() is threading.main_thread() and signal.getsignal(signal.SIGINT) is not None:
+            self.previous = signal.signal(signal.SIGINT, self._handle)
+        return self
+
+    def _handle(self, signum, frame):
+        if self.requested:
+            raise KeyboardInterrupt
+        self.requested = True
+        print("\nCtrl-C: training stops after this step (press again to stop at once, without saving)",
+              file=sys.stderr, flush=True)
+
+    def __exit__(self, *exc):
+        if self.previous is not None:
+            signal.signal(signal.SIGINT, self.previous)
+
+
+def run_of(directory) -> str | None:
+    """The id of the training run that wrote the checkpoint in `directory` (None if none did)."""
+    try:
+        return json.loads((Path(directory) / CONFIG).read_text(encoding="utf-8"))["training"]["run"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+class _RunSaver:
+    """Writes one run's checkpoints into `out`, atomically, replacing only what it may.
+
+    `expect` says what may already be there: nothing (None), any checkpoint ("overwrite"), or the checkpoint of
+    the run being resumed (its id). After the first save, only this run's own checkpoint: if another writer
+    put something there meanwhile, saving fails instead of silently replacing it.
+    """
+
+    def __init__(self, out: Path, expect: str | None):
+        self.out, self.expect, self.run = out, expect, uuid.uuid4().hex
+
+    def may_replace(self, target: Path) -> bool:
+        if self.expect == "overwrite":
+            return is_checkpoint(target)
+        return self.expect is not None and run_of(target) == self.expect
+
+    def save(self, model, tokenizer, history: History, info: dict, state: tuple[dict, dict] | None,
+             dtype: torch.dtype = torch.float32) -> None:
+        def fill(tmp: Path) -> None:
+            write_checkpoint(tmp, model, tokenizer, dtype, extra={"training": {"run": self.run, **info}})
+            history.to_csv(tmp / HISTORY)
+            if state is not None:
+                tensors, progress = state
+                save_file(tensors, str(tmp / STATE), metadata={STATE_KEY: json.dumps(progress)})
+
+        publish(self.out, fill, self.may_replace)
+        self.expect = self.run
+
+
+def read_train_state(directory) -> tuple[dict, dict[str, torch.Tensor]]:
+    """The progress record and tensors (optimizer and random state) of the unfinished run saved in `directory`."""
+    directory = Path(directory)
+    if not (directory / STATE).is_file():
+        if not (directory / WEIGHTS).is_file():
+            raise ValueError(f"{directory} holds no checkpoint to resume")
+        finished = (json.loads((directory / CONFIG).read_text(encoding="utf-8")).get("training") or {}) \
+            if (directory / CONFIG).is_file() else {}
+        if finished.get("finished"):
+            raise ValueError(f"{directory} holds a finished run ({finished.get('steps')} steps): nothing to resume")
+        raise ValueError(f"{directory} holds no unfinished training run ({STATE} is missing): nothing to resume")
+    tensors, metadata = read_safetensors(directory / STATE)
+    try:
+        progress = json.loads(metadata[STATE_KEY])
+        progress["config"] = TrainConfig(**progress["config"])
+    except (KeyError, ValueError, TypeError) as err:
+        raise ValueError(f"{directory / STATE}: its progress record is unreadable ({err})") from err
+    if progress.get("run") != run_of(directory):
+        raise ValueError(f"{directory / STATE} belongs to another run than {directory / CONFIG}")
+    return progress, tensors
+
+
+def train(model, tokenizer, corpus: Corpus | str, config: TrainConfig | None = None,
+          progress: bool = True, on_eval=None, *, out=None, overwrite: bool = False, resume: bool = False,
+          save_dtype: torch.dtype = torch.float32, notes: dict | None = None, **overrides) -> History:
+    """Train `model` in place on `corpus`; returns the History. Keyword overrides set TrainConfig fields.
+
+    Ctrl-C (or a KeyboardInterrupt raised by `on_eval`) stops training after the current step: the History so far
+    comes back, with a row for the step where it stopped and `stopped_at` set, and the model is in eval mode.
+    With `out`, a checkpoint goes there every `save_every` steps (float32, with everything needed to resume), on
+    Ctrl-C, and at the end (weights in `save_dtype`, no resume data); an existing checkpoint there is refused
+    unless `overwrite`. `resume=True` continues the unfinished run saved in `out` to the same weights as a run
+    that was never stopped. `notes` (JSON-safe) are stored with every checkpoint.
+    """
+    given, config = config, _settings(config, overrides)
+    device = pick_device(config.device)
+    if resume and out is None:
+        raise ValueError("resume=True needs out=: the directory of the run to continue")
+    if out is not None:
+        json.dumps(notes)  # a TypeError now rather than at the first save
+        out = Path(out) if resume else check_out(out, overwrite, name="out")
     block = model.config.block_size
     train_ids, val_ids = split_ids(corpus, tokenizer)
     for name, ids in (("training", train_ids), ("validation", val_ids)):
         if len(ids) < block + 1:
             raise ValueError(f"{name} text has {len(ids)} tokens; it needs at least block_size + 1 = {block + 1}")
-    device = pick_device(config.device)
+    digest = corpus_digest(train_ids, val_ids) if out is not None else None
+    history = History()
+    start, interval_losses, interval_time, total_time = 0, [], 0.0, 0.0
+    saved_state = None
+    if resume:
+        saved_state, tensors = read_train_state(out)
+        config = _resumed_settings(saved_state["config"], given, overrides)
+        device = pick_device(config.device)
+        _load_weights(model, tokenizer, out, saved_state["corpus"] == digest)
+        notes = saved_state.get("notes") if notes is None else notes
+        start, total_time = saved_state["step"], saved_state["total_time"]
+        interval_losses, interval_time = saved_state["interval_losses"], saved_state["interval_time"]
+        history.rows = saved_state["rows"]
     model.to(device).train()
     optimizer = make_optimizer(model, config)
     gen = torch.Generator().manual_seed(config.seed)
-    history = History()
+    if resume:
+        _restore(optimizer, gen, tensors, device)
+    saver = None if out is None else _RunSaver(out, saved_state["run"] if resume else
+                                              ("overwrite" if overwrite else None))
 
-    def evaluate(step, train_loss, seconds, tokens_per_s):
+    def evaluate(step, train_loss, seconds, tokens_per_s, callback=True):
         val = estimate_loss(model, val_ids, config.batch_size, config.eval_batches, config.seed + 1)
         if train_loss is None:
             train_loss = estimate_loss(model, train_ids, config.batch_size, config.eval_batches, config.seed + 2)
@@ -150,33 +316,139 @@ def train(model, tokenizer, corpus: Corpus | str, config: TrainConfig | None = N
                    lr=round(learning_rate(max(step - 1, 0), config), 7), seconds=round(seconds, 2),
                    tokens_per_s=round(tokens_per_s))
         history.rows.append(row)
-        if on_eval is not None:
+        if on_eval is not None and callback:
             on_eval(model, row)
 
-    evaluate(0, None, 0.0, 0.0)
-    bar = tqdm(range(1, config.steps + 1), desc="training", disable=not progress, mininterval=0.5)
-    interval_losses, interval_time, total_time = [], 0.0, 0.0
-    for step in bar:
-        start = time.perf_counter()
-        for group in optimizer.param_groups:
-            group["lr"] = learning_rate(step - 1, config)
-        x, y = random_batch(train_ids, block, config.batch_size, gen)
-        _, loss = model(x.to(device), y.to(device))
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        if config.grad_clip:
-            torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
-        optimizer.step()
-        interval_losses.append(loss.item())
-        elapsed = time.perf_counter() - start
-        interval_time += elapsed
-        total_time += elapsed
-        if step % config.eval_every == 0 or step == config.steps:
-            tokens_per_s = len(interval_losses) * config.batch_size * block / interval_time
-            evaluate(step, sum(interval_losses) / len(interval_losses), total_time, tokens_per_s)
-            bar.set_postfix(loss=f"{interval_losses[-1]:.3f}", val=f"{history.rows[-1]['val_loss']:.3f}",
-                            tok_s=f"{tokens_per_s:,.0f}")
-            interval_losses, interval_time = [], 0.0
-    bar.close()
-    model.eval()
+    def checkpoint(step, finished=False):
+        info = dict(step=step, steps=config.steps, finished=finished, config=asdict(config), notes=notes)
+        state = None
+        if not finished:
+            progress_record = dict(run=saver.run, step=step, rows=history.rows, interval_losses=interval_losses,
+                                   interval_time=interval_time, total_time=total_time, config=asdict(config),
+                                   corpus=digest, notes=notes)
+            state = (_state_tensors(optimizer, gen, device), progress_record)
+        saver.save(model, tokenizer, history, info, state, save_dtype if finished else torch.float32)
+
+    step, mid_step, interrupted = start, False, False
+    bar = tqdm(range(start + 1, config.steps + 1), desc="training", disable=not progress, mininterval=0.5,
+               initial=start, total=config.steps)
+    with _StopOnCtrlC() as stop:
+        try:
+            try:
+                if not resume:
+                    evaluate(0, None, 0.0, 0.0)
+                for next_step in bar:
+                    if stop.requested:
+                        break
+                    mid_step = True
+                    begin = time.perf_counter()
+                    for group in optimizer.param_groups:
+                        group["lr"] = learning_rate(next_step - 1, config)
+                    x, y = random_batch(train_ids, block, config.batch_size, gen)
+                    _, loss = model(x.to(device), y.to(device))
+                    optimizer.zero_grad(set_to_none=True)
+                    loss.backward()
+                    if config.grad_clip:
+                        torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
+                    optimizer.step()
+                    loss_value = loss.item()
+                    if not math.isfinite(loss_value):
+                        raise TrainingDiverged(_diverged(loss_value, next_step, config, saver), history)
+                    elapsed = time.perf_counter() - begin
+                    step, mid_step = next_step, False
+                    interval_losses.append(loss_value)
+                    interval_time += elapsed
+                    total_time += elapsed
+                    if step % config.eval_every == 0 or step == config.steps:
+                        tokens_per_s = len(interval_losses) * config.batch_size * block / interval_time
+                        train_loss = sum(interval_losses) / len(interval_losses)
+                        interval_losses, interval_time = [], 0.0  # before on_eval: a stop there leaves a clean state
+                        evaluate(step, train_loss, total_time, tokens_per_s)
+                        bar.set_postfix(loss=f"{loss_value:.3f}", val=f"{history.rows[-1]['val_loss']:.3f}",
+                                        tok_s=f"{tokens_per_s:,.0f}")
+                    if saver is not None and step % config.save_every == 0 and step < config.steps:
+                        checkpoint(step)
+            except KeyboardInterrupt:
+                if stop.requested:  # a second Ctrl-C: stop at once, as asked
+                    raise
+                interrupted = True
+            finally:
+                bar.close()
+            if step == config.steps:
+                if saver is not None:
+                    checkpoint(step, finished=True)
+            elif interrupted or stop.requested:
+                history.stopped_at = step
+                note = f"training stopped at step {step} of {config.steps}"
+                if mid_step:
+                    note += f", in the middle of step {step + 1}, so the model may be part-way through it: not saved"
+                elif saver is not None:
+                    checkpoint(step)
+                    note += f"; saved in {out}, to continue with resume"
+                print(note, file=sys.stderr, flush=True)
+                if history.rows[-1]["step"] != step and not mid_step:  # a row for where it stopped
+                    rate = len(interval_losses) * config.batch_size * block / max(interval_time, 1e-9)
+                    evaluate(step, sum(interval_losses) / len(interval_losses), total_time, rate, callback=False)
+        finally:
+            model.eval()
     return history
+
+
+def _resumed_settings(saved: TrainConfig, config: TrainConfig | None, overrides: dict) -> TrainConfig:
+    """The saved settings, with only those that cannot change the result (device, save_every) open to change."""
+    requested = _settings(config or saved, overrides)
+    changed = [f"{f.name}: saved {getattr(saved, f.name)!r}, given {getattr(requested, f.name)!r}"
+               for f in fields(TrainConfig)
+               if f.name not in FREE_ON_RESUME and getattr(saved, f.name) != getattr(requested, f.name)]
+    if changed:
+        raise ValueError("a resumed run keeps the settings it was started with; these differ: " + "; ".join(changed))
+    return requested
+
+
+def _load_weights(model, tokenizer, out: Path, same_text: bool) -> None:
+    """Put the weights saved in `out` into `model`, once sure that model, tokenizer and text are the run's own."""
+    saved_model, saved_tokenizer = load(out)
+    if saved_model.config != model.config or saved_tokenizer.to_dict() != tokenizer.to_dict():
+        raise ValueError(f"the model or tokenizer given differs from the one saved in {out}")
+    if not same_text:
+        raise ValueError(f"the training text differs from the one the run in {out} was trained on")
+    model.load_state_dict(saved_model.state_dict())
+
+
+def _state_tensors(optimizer, gen: torch.Generator, device: torch.device) -> dict[str, torch.Tensor]:
+    """Optimizer moments and step counts, and the random states, as named CPU tensors."""
+    tensors = {}
+    for i, state in optimizer.state_dict()["state"].items():
+        for key, value in state.items():
+            tensors[f"optimizer.{i}.{key}"] = torch.as_tensor(value).detach().to("cpu").contiguous().clone()
+    tensors["random.batches"] = gen.get_state()
+    tensors["random.torch"] = torch.get_rng_state()
+    if device.type == "cuda":
+        tensors["random.cuda"] = torch.cuda.get_rng_state(device)
+    return tensors
+
+
+def _restore(optimizer, gen: torch.Generator, tensors: dict[str, torch.Tensor], device: torch.device) -> None:
+    """Put back what `_state_tensors` saved."""
+    state = optimizer.state_dict()
+    saved: dict[int, dict] = {}
+    for name, tensor in tensors.items():
+        if name.startswith("optimizer."):
+            _, i, key = name.split(".", 2)
+            saved.setdefault(int(i), {})[key] = tensor
+    state["state"] = saved
+    optimizer.load_state_dict(state)
+    gen.set_state(tensors["random.batches"])
+    torch.set_rng_state(tensors["random.torch"])
+    if device.type == "cuda" and "random.cuda" in tensors:
+        torch.cuda.set_rng_state(tensors["random.cuda"], device)
+
+
+def _diverged(loss_value: float, step: int, config: TrainConfig, saver: _RunSaver | None) -> str:
+    """The message for a loss that became NaN or infinite."""
+    rate = learning_rate(step - 1, config)
+    message = (f"the training loss became {loss_value} at step {step} (learning rate {rate:.3g}, peak lr={config.lr:g})"
+               f": training diverged; try a lower lr, e.g. lr={config.lr / 10:g}")
+    if saver is not None and saver.expect == saver.run:
+        message += f"; the last checkpoint in {saver.out} is from before and intact"
+    return message
