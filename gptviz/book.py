@@ -20,8 +20,8 @@ import nbformat
 CHAPTER_PATTERN = "[0-9][0-9]_*.ipynb"  # notebooks/NN_title.ipynb, in the order of their numbers
 BOOK_TITLE = "How does ChatGPT work?"
 
-# nbconvert's JupyterLab template, plus navigation between chapters and author-hidden code (e.g. an exercise's
-# solution) folded behind a "show the code" switch.
+# nbconvert's JupyterLab template, plus navigation between chapters, author-hidden code folded behind a "show the
+# code" switch, and each exercise's solution folded under it (see with_solutions).
 TEMPLATE = r"""{%- extends 'lab/index.html.j2' -%}
 {% block extra_css %}
 {{ super() }}
@@ -40,6 +40,8 @@ math { font-size: 1.12em; }  /* MathML from tex_to_mathml: the browser's maths f
 math[display="block"] { margin: 0.6em 0; }
 details.book-hidden-code > summary { cursor: pointer; color: #0b5cad; font: 14px system-ui, sans-serif;
   padding: 0.3em 0; }
+details.book-solution pre { font: 13px/1.4 var(--jp-code-font-family, monospace); padding: 0.5em 0.8em;
+  background: var(--jp-cell-editor-background, #f7f7f7); border-radius: 4px; }
 </style>
 {% endblock extra_css %}
 
@@ -97,6 +99,7 @@ WIDGET_NOTE = ('<div class="book-widget-note">Interactive control: open this cha
 NOTEBOOK_LINK = re.compile(r"""(?P<open>\]\(\s*<?|href=["'])(?P<target>(?![a-z][a-z0-9+.-]*:)[^)"'>\s]*?)\.ipynb\b""",
                            re.IGNORECASE)
 TEST_DIRECTIVE = re.compile(r"^\s*#\s*NBVAL_\w+\s*\n?", re.MULTILINE)  # nbval's markers mean nothing to a reader
+EXERCISE_CHECK = re.compile(r"""exercises\.check\(\s*["'](?P<id>[^"']+)["']""")  # a cell that checks an exercise
 
 
 @dataclass(frozen=True)
@@ -156,6 +159,22 @@ def _for_readers(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
             for output in cell.outputs:  # a saved widget is only its id: a note tells the reader what was there
                 if WIDGET_VIEW in output.get("data", {}):
                     output.data = nbformat.from_dict({"text/html": WIDGET_NOTE})
+    return with_solutions(nb)
+
+
+def with_solutions(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
+    """Fold each exercise's reference solution under the cell that checks it (in place), for a teacher's book."""
+    from nbconvert.filters.markdown_mistune import markdown2html_mistune
+
+    from .exercises import solution_text
+
+    for cell in nb.cells:
+        if cell.cell_type == "code":
+            for exercise_id in EXERCISE_CHECK.findall(cell.source):  # an output, so no Markdown parser splits it
+                html = markdown2html_mistune(solution_text(exercise_id))
+                cell.outputs.append(nbformat.v4.new_output("display_data", data={"text/html": (
+                    f'<details class="book-hidden-code book-solution"><summary>Solution {exercise_id}</summary>'
+                    f"{html}</details>")}))
     return nb
 
 
@@ -246,4 +265,5 @@ def build_book(outdir: str | Path, notebooks_dir: str | Path | None = None) -> l
     return pages
 
 
-__all__ = ["Chapter", "build_book", "chapter_title", "default_notebooks_dir", "find_chapters", "tex_to_mathml"]
+__all__ = ["Chapter", "build_book", "chapter_title", "default_notebooks_dir", "find_chapters", "tex_to_mathml",
+           "with_solutions"]
