@@ -20,6 +20,7 @@ from torch.nn import functional as F
 
 from .model import GPT, GPTConfig, evaluating
 from .tokenizer import CharTokenizer
+from .training import TrainConfig, fit
 
 FILLER = "cdefghij"
 TASK_TOKENS = CharTokenizer(FILLER + "ab?")
@@ -97,23 +98,14 @@ def train_which_first(pos_encoding: str, length: int = 8, steps: int = 300, batc
     """Train a small model on 'which came first?' (loss only on the answer); deterministic for a given seed."""
     if not isinstance(steps, int) or steps < 1:
         raise ValueError(f"steps must be a positive integer, got {steps!r}")
-    model = task_model(pos_encoding, length, n_layer=n_layer, n_embd=n_embd, seed=seed).train()
-    optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.0)
+    model = task_model(pos_encoding, length, n_layer=n_layer, n_embd=n_embd, seed=seed)
     gen = torch.Generator().manual_seed(seed + 1)
-    logged_steps, losses, running = [], [], []
-    for step in range(1, steps + 1):
-        seq, answer = which_first_batch(batch_size, length, gen)
-        logits, _ = model(seq)
-        loss = F.cross_entropy(logits[:, -1], answer)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-        running.append(loss.item())
-        if step % log_every == 0 or step == steps:
-            logged_steps.append(step)
-            losses.append(float(np.mean(running)))
-            running = []
-    model.eval()
+    config = TrainConfig(steps=steps, batch_size=batch_size, lr=lr, warmup_steps=0, min_lr_ratio=1.0, grad_clip=0,
+                         eval_every=log_every)
+    history = fit(model, lambda step: which_first_batch(batch_size, length, gen),
+                  lambda model, batch: F.cross_entropy(model(batch[0])[0][:, -1], batch[1]), config,
+                  optimizer=torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.0), progress=False)
+    logged_steps, losses = history["step"], history["train_loss"]
     return WhichFirstRun(pos_encoding, model, logged_steps, losses, task_accuracy(model))
 
 

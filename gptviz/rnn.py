@@ -32,6 +32,7 @@ from torch.nn import functional as F
 
 from .cells import LSTMCell, TanhRNNCell, lstm_step, rnn_step
 from .model import GPT, GPTConfig, evaluating
+from .training import TrainConfig, fit
 
 SYMBOLS = "ABCDEFGH"  # what must be remembered: chance is 1 / len(SYMBOLS)
 DISTRACTORS = "0123"  # the noise in between
@@ -208,19 +209,12 @@ def train_on_memory_task(model: nn.Module, gap: int, steps: int = 250, batch_siz
     if not lr > 0:
         raise ValueError(f"lr must be > 0, got {lr}")
     generator = torch.Generator().manual_seed(seed)
-    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
-    model.train()
-    losses = []
-    for _ in range(steps):
-        ids, targets = memory_task(batch_size, gap, generator)
-        loss = F.cross_entropy(final_logits(model, ids), targets)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        nn.utils.clip_grad_norm_(model.parameters(), 1.0)  # the RNN's rare exploding step stays bounded
-        optimizer.step()
-        losses.append(loss.item())
-    model.eval()
-    return losses
+    config = TrainConfig(steps=steps, batch_size=batch_size, lr=lr, warmup_steps=0, min_lr_ratio=1.0, eval_every=1,
+                         grad_clip=1.0)  # the RNN's rare exploding step stays bounded
+    history = fit(model, lambda step: memory_task(batch_size, gap, generator),
+                  lambda model, batch: F.cross_entropy(final_logits(model, batch[0]), batch[1]), config,
+                  optimizer=torch.optim.Adam(model.parameters(), lr=lr), progress=False, desc=f"{kind}, gap {gap}")
+    return history["train_loss"]
 
 
 @torch.no_grad()

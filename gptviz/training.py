@@ -1,4 +1,5 @@
-"""Training a GPT: AdamW, warm-up then cosine decay, periodic validation, a progress bar, checkpoints as it goes.
+"""Training: one loop (`fit`) for every model here, and `train` for a GPT: AdamW, warm-up then cosine decay,
+periodic validation, a progress bar, checkpoints as it goes.
 
 Ctrl-C stops training cleanly after the current step. With a directory to save in, a checkpoint is written
 there every few steps and on Ctrl-C, and a stopped run continues (`resume=True`) to exactly the weights an
@@ -8,40 +9,36 @@ unstopped run would reach: the checkpoint holds the optimizer state, the random 
 from __future__ import annotations
 
 import csv
-import hashlib
 import json
 import math
 import signal
 import sys
 import threading
 import time
-import uuid
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
-from safetensors.torch import save_file
 from tqdm.auto import tqdm
 
-from .checkpoint import (
-    CONFIG,
-    HISTORY,
-    STATE,
-    WEIGHTS,
-    check_out,
-    is_checkpoint,
-    load,
-    publish,
-    read_safetensors,
-    write_checkpoint,
-)
+from .checkpoint import STATE, check_out
 from .checks import check_float, check_int, check_seed
 from .data import Corpus, as_ids, random_batch
 from .device import pick_device
+from .train_state import (
+    LoopState,
+    RunSaver,
+    corpus_digest,
+    load_weights,
+    read_state,
+    restore,
+    state_tensors,
+)
 
 HISTORY_COLUMNS = ("step", "train_loss", "val_loss", "lr", "seconds", "tokens_per_s")
-STATE_KEY = "gptviz_train_state"  # safetensors metadata key of the progress record in train_state.safetensors
 FREE_ON_RESUME = ("device", "save_every")  # settings a resumed run may change without changing its result
 
 
@@ -172,14 +169,6 @@ def _settings(config: TrainConfig | None, overrides: dict) -> TrainConfig:
     return TrainConfig(**{**(config or TrainConfig()).__dict__, **overrides})
 
 
-def corpus_digest(train_ids: torch.Tensor, val_ids: torch.Tensor) -> str:
-    """A fingerprint of the token ids trained and validated on (a resumed run must see the same ones)."""
-    digest = hashlib.sha256(train_ids.numpy().tobytes())
-    digest.update(b"|")
-    digest.update(val_ids.numpy().tobytes())
-    return digest.hexdigest()
-
-
 class _StopOnCtrlC:
     """While active, a first Ctrl-C asks training to stop after the current step; a second stops it at once."""
 
@@ -204,63 +193,97 @@ class _StopOnCtrlC:
             signal.signal(signal.SIGINT, self.previous)
 
 
-def run_of(directory) -> str | None:
-    """The id of the training run that wrote the checkpoint in `directory` (None if none did)."""
-    try:
-        return json.loads((Path(directory) / CONFIG).read_text(encoding="utf-8"))["training"]["run"]
-    except (OSError, ValueError, KeyError, TypeError):
-        return None
 
+def fit(model, batches: Callable[[int], Any], loss: Callable[[Any, Any], torch.Tensor], config: TrainConfig, *,
+        optimizer: torch.optim.Optimizer | None = None, report: Callable[..., dict] | None = None,
+        first_row: bool = False, on_eval: Callable[[Any, dict], None] | None = None,
+        checkpoint: Callable[[int, bool], str] | None = None, history: History | None = None,
+        state: LoopState | None = None, progress: bool = True, desc: str = "training") -> History:
+    """The training loop every model here uses: `loss(model, batches(step))` minimised for `config.steps` steps.
 
-class _RunSaver:
-    """Writes one run's checkpoints into `out`, atomically, replacing only what it may.
-
-    `expect` says what may already be there: nothing (None), any checkpoint ("overwrite"), or the checkpoint of
-    the run being resumed (its id). After the first save, only this run's own checkpoint: if another writer
-    put something there meanwhile, saving fails instead of silently replacing it.
+    Each step sets the learning rate (`learning_rate(step - 1, config)`), takes a batch, backpropagates, clips the
+    gradient norm to `config.grad_clip` (0: no clipping) and steps the optimizer (default: `make_optimizer`).
+    Every `config.eval_every` steps and at the last, `report(step, losses, interval_seconds, total_seconds)` turns
+    the losses since the last row into a History row (default: step, mean train_loss, lr, seconds), then
+    `on_eval(model, row)` sees it; `first_row` adds a row for step 0 first. `checkpoint(step, finished)` saves
+    every `config.save_every` steps, on a clean stop and at the end, and returns where it saved.
+    A loss that is NaN or infinite raises TrainingDiverged. Ctrl-C (or a KeyboardInterrupt from `on_eval`) stops
+    after the current step: the History so far comes back with `stopped_at` set. The model ends in eval mode.
+    `history` and `state` continue a run (resume); `state` is updated in place as training goes.
     """
+    history = History() if history is None else history
+    state = LoopState() if state is None else state
+    optimizer = make_optimizer(model, config) if optimizer is None else optimizer
+    report = report or (lambda step, losses, seconds, total: dict(
+        step=step, train_loss=sum(losses) / len(losses), lr=learning_rate(step - 1, config), seconds=round(total, 2)))
 
-    def __init__(self, out: Path, expect: str | None):
-        self.out, self.expect, self.run = out, expect, uuid.uuid4().hex
+    def add_row(step: int, callback: bool = True) -> dict:
+        losses, seconds = state.interval_losses, state.interval_time
+        state.interval_losses, state.interval_time = [], 0.0  # before on_eval: a stop there leaves a clean state
+        history.rows.append(report(step, losses, seconds, state.total_time))
+        if on_eval is not None and callback:
+            on_eval(model, history.rows[-1])
+        return history.rows[-1]
 
-    def may_replace(self, target: Path) -> bool:
-        if self.expect == "overwrite":
-            return is_checkpoint(target)
-        return self.expect is not None and run_of(target) == self.expect
-
-    def save(self, model, tokenizer, history: History, info: dict, state: tuple[dict, dict] | None,
-             dtype: torch.dtype = torch.float32) -> None:
-        def fill(tmp: Path) -> None:
-            write_checkpoint(tmp, model, tokenizer, dtype, extra={"training": {"run": self.run, **info}})
-            history.to_csv(tmp / HISTORY)
-            if state is not None:
-                tensors, progress = state
-                save_file(tensors, str(tmp / STATE), metadata={STATE_KEY: json.dumps(progress)})
-
-        publish(self.out, fill, self.may_replace)
-        self.expect = self.run
-
-
-def read_train_state(directory) -> tuple[dict, dict[str, torch.Tensor]]:
-    """The progress record and tensors (optimizer and random state) of the unfinished run saved in `directory`."""
-    directory = Path(directory)
-    if not (directory / STATE).is_file():
-        if not (directory / WEIGHTS).is_file():
-            raise ValueError(f"{directory} holds no checkpoint to resume")
-        finished = (json.loads((directory / CONFIG).read_text(encoding="utf-8")).get("training") or {}) \
-            if (directory / CONFIG).is_file() else {}
-        if finished.get("finished"):
-            raise ValueError(f"{directory} holds a finished run ({finished.get('steps')} steps): nothing to resume")
-        raise ValueError(f"{directory} holds no unfinished training run ({STATE} is missing): nothing to resume")
-    tensors, metadata = read_safetensors(directory / STATE)
-    try:
-        progress = json.loads(metadata[STATE_KEY])
-        progress["config"] = TrainConfig(**progress["config"])
-    except (KeyError, ValueError, TypeError) as err:
-        raise ValueError(f"{directory / STATE}: its progress record is unreadable ({err})") from err
-    if progress.get("run") != run_of(directory):
-        raise ValueError(f"{directory / STATE} belongs to another run than {directory / CONFIG}")
-    return progress, tensors
+    mid_step, interrupted = False, False
+    model.train()
+    bar = tqdm(range(state.step + 1, config.steps + 1), desc=desc, disable=not progress, mininterval=0.5,
+               initial=state.step, total=config.steps)
+    with _StopOnCtrlC() as stop:
+        try:
+            try:
+                if first_row:
+                    add_row(0)
+                for step in bar:
+                    if stop.requested:
+                        break
+                    mid_step = True
+                    begin = time.perf_counter()
+                    for group in optimizer.param_groups:
+                        group["lr"] = learning_rate(step - 1, config)
+                    value = loss(model, batches(step))
+                    optimizer.zero_grad(set_to_none=True)
+                    value.backward()
+                    if config.grad_clip:
+                        torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
+                    optimizer.step()
+                    value = value.item()
+                    if not math.isfinite(value):
+                        raise TrainingDiverged(_diverged(value, step, config), history)
+                    elapsed = time.perf_counter() - begin
+                    state.step, mid_step = step, False
+                    state.interval_losses.append(value)
+                    state.interval_time += elapsed
+                    state.total_time += elapsed
+                    if step % config.eval_every == 0 or step == config.steps:
+                        row = add_row(step)
+                        bar.set_postfix({k: f"{row[k]:.3f}" for k in ("train_loss", "val_loss") if k in row},
+                                        refresh=False)
+                    if checkpoint is not None and step % config.save_every == 0 and step < config.steps:
+                        checkpoint(step, False)
+            except KeyboardInterrupt:
+                if stop.requested:  # a second Ctrl-C: stop at once, as asked
+                    raise
+                interrupted = True
+            finally:
+                bar.close()
+            step = state.step
+            if step == config.steps:
+                if checkpoint is not None:
+                    checkpoint(step, True)
+            elif interrupted or stop.requested:
+                history.stopped_at = step
+                note = f"training stopped at step {step} of {config.steps}"
+                if mid_step:
+                    note += f", in the middle of step {step + 1}, so the model may be part-way through it: not saved"
+                elif checkpoint is not None:
+                    note += f"; saved in {checkpoint(step, False)}, to continue with resume"
+                print(note, file=sys.stderr, flush=True)
+                if state.interval_losses and not mid_step:  # a row for where it stopped
+                    add_row(step, callback=False)
+        finally:
+            model.eval()
+    return history
 
 
 def train(model, tokenizer, corpus: Corpus | str, config: TrainConfig | None = None,
@@ -288,110 +311,67 @@ def train(model, tokenizer, corpus: Corpus | str, config: TrainConfig | None = N
         if len(ids) < block + 1:
             raise ValueError(f"{name} text has {len(ids)} tokens; it needs at least block_size + 1 = {block + 1}")
     digest = corpus_digest(train_ids, val_ids) if out is not None else None
-    history = History()
-    start, interval_losses, interval_time, total_time = 0, [], 0.0, 0.0
-    saved_state = None
+    history, state, saved_state = History(), LoopState(), None
     if resume:
         saved_state, tensors = read_train_state(out)
         config = _resumed_settings(saved_state["config"], given, overrides)
         device = pick_device(config.device)
-        _load_weights(model, tokenizer, out, saved_state["corpus"] == digest)
+        load_weights(model, tokenizer, out, saved_state["corpus"] == digest)
         notes = saved_state.get("notes") if notes is None else notes
-        start, total_time = saved_state["step"], saved_state["total_time"]
-        interval_losses, interval_time = saved_state["interval_losses"], saved_state["interval_time"]
+        state = LoopState(saved_state["step"], saved_state["interval_losses"], saved_state["interval_time"],
+                          saved_state["total_time"])
         history.rows = saved_state["rows"]
-    model.to(device).train()
+    model.to(device)
     optimizer = make_optimizer(model, config)
     gen = torch.Generator().manual_seed(config.seed)
     if resume:
-        _restore(optimizer, gen, tensors, device)
-    saver = None if out is None else _RunSaver(out, saved_state["run"] if resume else
-                                              ("overwrite" if overwrite else None))
+        restore(optimizer, gen, tensors, device)
+    saver = None if out is None else RunSaver(out, saved_state["run"] if resume else
+                                             ("overwrite" if overwrite else None))
 
-    def evaluate(step, train_loss, seconds, tokens_per_s, callback=True):
+    def report(step, losses, seconds, total):
         val = estimate_loss(model, val_ids, config.batch_size, config.eval_batches, config.seed + 1)
-        if train_loss is None:
+        if losses:
+            train_loss = sum(losses) / len(losses)
+        else:
             train_loss = estimate_loss(model, train_ids, config.batch_size, config.eval_batches, config.seed + 2)
-        row = dict(step=step, train_loss=round(train_loss, 4), val_loss=round(val, 4),
-                   lr=round(learning_rate(max(step - 1, 0), config), 7), seconds=round(seconds, 2),
-                   tokens_per_s=round(tokens_per_s))
-        history.rows.append(row)
-        if on_eval is not None and callback:
-            on_eval(model, row)
+        rate = len(losses) * config.batch_size * block / max(seconds, 1e-9)
+        return dict(step=step, train_loss=round(train_loss, 4), val_loss=round(val, 4),
+                    lr=round(learning_rate(max(step - 1, 0), config), 7), seconds=round(total, 2),
+                    tokens_per_s=round(rate))
 
-    def checkpoint(step, finished=False):
+    def checkpoint(step, finished):
         info = dict(step=step, steps=config.steps, finished=finished, config=asdict(config), notes=notes)
-        state = None
+        saved = None
         if not finished:
-            progress_record = dict(run=saver.run, step=step, rows=history.rows, interval_losses=interval_losses,
-                                   interval_time=interval_time, total_time=total_time, config=asdict(config),
-                                   corpus=digest, notes=notes)
-            state = (_state_tensors(optimizer, gen, device), progress_record)
-        saver.save(model, tokenizer, history, info, state, save_dtype if finished else torch.float32)
+            record = dict(run=saver.run, step=step, rows=history.rows, interval_losses=state.interval_losses,
+                          interval_time=state.interval_time, total_time=state.total_time, config=asdict(config),
+                          corpus=digest, notes=notes)
+            saved = (state_tensors(optimizer, gen, device), record)
+        saver.save(model, tokenizer, history, info, saved, save_dtype if finished else torch.float32)
+        return out
 
-    step, mid_step, interrupted = start, False, False
-    bar = tqdm(range(start + 1, config.steps + 1), desc="training", disable=not progress, mininterval=0.5,
-               initial=start, total=config.steps)
-    with _StopOnCtrlC() as stop:
-        try:
-            try:
-                if not resume:
-                    evaluate(0, None, 0.0, 0.0)
-                for next_step in bar:
-                    if stop.requested:
-                        break
-                    mid_step = True
-                    begin = time.perf_counter()
-                    for group in optimizer.param_groups:
-                        group["lr"] = learning_rate(next_step - 1, config)
-                    x, y = random_batch(train_ids, block, config.batch_size, gen)
-                    _, loss = model(x.to(device), y.to(device))
-                    optimizer.zero_grad(set_to_none=True)
-                    loss.backward()
-                    if config.grad_clip:
-                        torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
-                    optimizer.step()
-                    loss_value = loss.item()
-                    if not math.isfinite(loss_value):
-                        raise TrainingDiverged(_diverged(loss_value, next_step, config, saver), history)
-                    elapsed = time.perf_counter() - begin
-                    step, mid_step = next_step, False
-                    interval_losses.append(loss_value)
-                    interval_time += elapsed
-                    total_time += elapsed
-                    if step % config.eval_every == 0 or step == config.steps:
-                        tokens_per_s = len(interval_losses) * config.batch_size * block / interval_time
-                        train_loss = sum(interval_losses) / len(interval_losses)
-                        interval_losses, interval_time = [], 0.0  # before on_eval: a stop there leaves a clean state
-                        evaluate(step, train_loss, total_time, tokens_per_s)
-                        bar.set_postfix(loss=f"{loss_value:.3f}", val=f"{history.rows[-1]['val_loss']:.3f}",
-                                        tok_s=f"{tokens_per_s:,.0f}")
-                    if saver is not None and step % config.save_every == 0 and step < config.steps:
-                        checkpoint(step)
-            except KeyboardInterrupt:
-                if stop.requested:  # a second Ctrl-C: stop at once, as asked
-                    raise
-                interrupted = True
-            finally:
-                bar.close()
-            if step == config.steps:
-                if saver is not None:
-                    checkpoint(step, finished=True)
-            elif interrupted or stop.requested:
-                history.stopped_at = step
-                note = f"training stopped at step {step} of {config.steps}"
-                if mid_step:
-                    note += f", in the middle of step {step + 1}, so the model may be part-way through it: not saved"
-                elif saver is not None:
-                    checkpoint(step)
-                    note += f"; saved in {out}, to continue with resume"
-                print(note, file=sys.stderr, flush=True)
-                if history.rows[-1]["step"] != step and not mid_step:  # a row for where it stopped
-                    rate = len(interval_losses) * config.batch_size * block / max(interval_time, 1e-9)
-                    evaluate(step, sum(interval_losses) / len(interval_losses), total_time, rate, callback=False)
-        finally:
-            model.eval()
-    return history
+    try:
+        return fit(model, lambda step: random_batch(train_ids, block, config.batch_size, gen),
+                   lambda model, batch: model(batch[0].to(device), batch[1].to(device))[1], config,
+                   optimizer=optimizer, report=report, first_row=not resume, on_eval=on_eval,
+                   checkpoint=None if saver is None else checkpoint, history=history, state=state,
+                   progress=progress)
+    except TrainingDiverged as err:
+        if saver is not None and saver.saved:
+            raise TrainingDiverged(f"{err}; the last checkpoint in {out} is from before and intact", err.history) \
+                from None
+        raise
+
+
+def read_train_state(directory) -> tuple[dict, dict[str, torch.Tensor]]:
+    """The progress record and tensors (optimizer and random state) of the unfinished run saved in `directory`."""
+    progress, tensors = read_state(directory)
+    try:
+        progress["config"] = TrainConfig(**progress["config"])
+    except (ValueError, TypeError) as err:
+        raise ValueError(f"{Path(directory) / STATE}: its progress record is unreadable ({err})") from err
+    return progress, tensors
 
 
 def _resumed_settings(saved: TrainConfig, config: TrainConfig | None, overrides: dict) -> TrainConfig:
@@ -405,50 +385,8 @@ def _resumed_settings(saved: TrainConfig, config: TrainConfig | None, overrides:
     return requested
 
 
-def _load_weights(model, tokenizer, out: Path, same_text: bool) -> None:
-    """Put the weights saved in `out` into `model`, once sure that model, tokenizer and text are the run's own."""
-    saved_model, saved_tokenizer = load(out)
-    if saved_model.config != model.config or saved_tokenizer.to_dict() != tokenizer.to_dict():
-        raise ValueError(f"the model or tokenizer given differs from the one saved in {out}")
-    if not same_text:
-        raise ValueError(f"the training text differs from the one the run in {out} was trained on")
-    model.load_state_dict(saved_model.state_dict())
-
-
-def _state_tensors(optimizer, gen: torch.Generator, device: torch.device) -> dict[str, torch.Tensor]:
-    """Optimizer moments and step counts, and the random states, as named CPU tensors."""
-    tensors = {}
-    for i, state in optimizer.state_dict()["state"].items():
-        for key, value in state.items():
-            tensors[f"optimizer.{i}.{key}"] = torch.as_tensor(value).detach().to("cpu").contiguous().clone()
-    tensors["random.batches"] = gen.get_state()
-    tensors["random.torch"] = torch.get_rng_state()
-    if device.type == "cuda":
-        tensors["random.cuda"] = torch.cuda.get_rng_state(device)
-    return tensors
-
-
-def _restore(optimizer, gen: torch.Generator, tensors: dict[str, torch.Tensor], device: torch.device) -> None:
-    """Put back what `_state_tensors` saved."""
-    state = optimizer.state_dict()
-    saved: dict[int, dict] = {}
-    for name, tensor in tensors.items():
-        if name.startswith("optimizer."):
-            _, i, key = name.split(".", 2)
-            saved.setdefault(int(i), {})[key] = tensor
-    state["state"] = saved
-    optimizer.load_state_dict(state)
-    gen.set_state(tensors["random.batches"])
-    torch.set_rng_state(tensors["random.torch"])
-    if device.type == "cuda" and "random.cuda" in tensors:
-        torch.cuda.set_rng_state(tensors["random.cuda"], device)
-
-
-def _diverged(loss_value: float, step: int, config: TrainConfig, saver: _RunSaver | None) -> str:
+def _diverged(loss_value: float, step: int, config: TrainConfig) -> str:
     """The message for a loss that became NaN or infinite."""
     rate = learning_rate(step - 1, config)
-    message = (f"the training loss became {loss_value} at step {step} (learning rate {rate:.3g}, peak lr={config.lr:g})"
-               f": training diverged; try a lower lr, e.g. lr={config.lr / 10:g}")
-    if saver is not None and saver.expect == saver.run:
-        message += f"; the last checkpoint in {saver.out} is from before and intact"
-    return message
+    return (f"the training loss became {loss_value} at step {step} (learning rate {rate:.3g}, peak lr={config.lr:g})"
+            f": training diverged; try a lower lr, e.g. lr={config.lr / 10:g}")

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import random
 
-import numpy as np
 import torch
 from torch.nn import functional as F
 
 from ..model import evaluating
-from ..training import TrainConfig, learning_rate, make_optimizer
+from ..training import TrainConfig, fit
 from .dataset import INVENT_SHARE, ChatDataset, ChatExample
 
 FINETUNE_STEPS, FINETUNE_BATCH, FINETUNE_LR = 1200, 16, 1e-3  # the settings of the shipped chat model
@@ -51,23 +50,10 @@ def finetune(model, tokenizer, dataset: ChatDataset, steps: int = FINETUNE_STEPS
             raise ValueError(f"{name} must be a positive integer, got {value!r}")
     if not lr > 0:
         raise ValueError(f"lr must be > 0, got {lr}")
-    config = TrainConfig(steps=steps, batch_size=batch_size, lr=lr, warmup_steps=min(50, steps // 10))
-    optimizer = make_optimizer(model, config)
+    config = TrainConfig(steps=steps, batch_size=batch_size, lr=lr, warmup_steps=min(50, steps // 10), eval_every=1)
     rng = random.Random(seed)
     torch.manual_seed(seed)
-    model.train()
-    losses = []
-    for step in range(steps):
-        for group in optimizer.param_groups:
-            group["lr"] = learning_rate(step, config)
-        x, y = encode_examples(dataset.sample(batch_size, rng, invent), tokenizer)
-        _, loss = model(x.to(model.device), y.to(model.device))  # cross_entropy skips the -100 targets
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
-        optimizer.step()
-        losses.append(loss.item())
-        if progress and (step + 1) % 50 == 0:
-            print(f"step {step + 1}/{steps}  answer loss {np.mean(losses[-50:]):.3f}", flush=True)
-    model.eval()
-    return losses
+    history = fit(model, lambda step: encode_examples(dataset.sample(batch_size, rng, invent), tokenizer),
+                  lambda model, batch: model(batch[0].to(model.device), batch[1].to(model.device))[1],  # skips -100
+                  config, progress=progress, desc="fine-tuning")
+    return history["train_loss"]
