@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import numpy as np
@@ -12,6 +13,18 @@ from .checks import check_float, check_int, check_seed
 from .model import KVCache, evaluating
 
 MAX_NEW_TOKENS = 100_000  # minutes of generation on a CPU; a larger request is almost surely a typo
+
+
+@contextmanager
+def single_thread():
+    """Torch on one thread inside the block: a step's matrices are tiny, and on a busy machine a second thread
+    only adds waiting (measured: a batch of 8 samples took minutes with 2 threads under load, seconds with 1)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
 
 
 def check_sampling_args(temperature=1.0, top_k=None, top_p=None, max_new_tokens=0, seed=None):
@@ -158,7 +171,7 @@ def _steps(model, tokenizer, idx, max_new_tokens, temperature, top_k, top_p, see
     rng = None
     if seed is not None:
         rng = torch.Generator(device="cpu").manual_seed(seed)
-    with evaluating(model):  # restored also when the caller stops early (Ctrl-C, or a loop that breaks)
+    with evaluating(model), single_thread():  # both restored also when the caller stops early (Ctrl-C, a break)
         cache = KVCache.empty(model.config.n_layer) if use_cache else None
         logits = next_token_logits(model, idx, cache) if max_new_tokens else None
         seen = set(idx[0].tolist())  # the tokens a repetition penalty pushes down: the prompt and what follows
@@ -298,7 +311,7 @@ def beam_search(model, tokenizer, prompt: str = "", max_new_tokens: int = 100,
     if idx.size(1) + max_new_tokens > model.config.block_size:
         raise ValueError(f"max_new_tokens must be at most {model.config.block_size - idx.size(1)} here (the prompt "
                          f"has {idx.size(1)} tokens, block_size is {model.config.block_size}), got {max_new_tokens}")
-    with evaluating(model):
+    with evaluating(model), single_thread():
         cache = KVCache.empty(model.config.n_layer)
         logits = model(idx, cache=cache)[0][:, -1]  # (1, V): the prompt, read once
         scores = torch.zeros(1, dtype=torch.float64, device=idx.device)  # (B,) log-probability of each beam
@@ -370,7 +383,7 @@ def sample_texts(model, tokenizer, prompt: str = "", n_samples: int = 8, max_new
     seen = torch.zeros(n_samples, tokenizer.vocab_size, dtype=torch.bool)  # (B, V) tokens already in each text
     seen[:, idx[0].tolist()] = True
     new = []
-    with evaluating(model):
+    with evaluating(model), single_thread():
         cache = KVCache.empty(model.config.n_layer)
         logits = model(idx, cache=cache)[0][:, -1].double().cpu()  # (B, V)
         for step in range(max_new_tokens):

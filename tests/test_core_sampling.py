@@ -128,3 +128,15 @@ def test_stop_sequence_ends_generation_there(tiny_model, tok):
 def test_bad_penalty_and_stop_name_themselves(tiny_model, tok, kwargs, name):
     with pytest.raises(ValueError, match=name):
         gptviz.sampling.stream_steps(tiny_model, tok, "ROMEO", 5, **kwargs)
+
+
+def test_generation_runs_on_one_thread_and_gives_the_threads_back(tiny_model, tok):
+    threads = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        gptviz.generate(tiny_model, tok, "ROMEO:", 5, seed=0)
+        gptviz.sampling.sample_texts(tiny_model, tok, "ROMEO:", 2, 5, seed=0)
+        gptviz.sampling.beam_search(tiny_model, tok, "ROMEO:", 5, 2)
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(threads)

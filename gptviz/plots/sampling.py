@@ -132,12 +132,16 @@ def repetition_bars(rates: dict, title="How often generated text repeats itself"
     means = np.array([v.mean() for v in values])
     fig, ax = new_figure(7.5, 0.6 * len(names) + 1.6, ax=ax)
     labels = [f"{m:.0%}" if v.size == 1 else f"{m:.0%} (mean of {v.size})" for m, v in zip(means, values, strict=True)]
-    labelled_barh(ax, names, means, labels, [PALETTE[(i % 6)] for i in range(len(names))])
-    for row, v in enumerate(values):
+    ax.barh(range(len(names)), means, color=[PALETTE[i % 6] for i in range(len(names))])
+    ax.set_yticks(range(len(names)), names)
+    ax.invert_yaxis()
+    right = max(0.6, max(v.max() for v in values) * 1.5)
+    for row, (v, label) in enumerate(zip(values, labels, strict=True)):
         if v.size > 1:
             ax.plot([v.min(), v.max()], [row, row], color=PALETTE[7], linewidth=1.2)
             ax.plot(v, np.full(v.size, row), "o", color=PALETTE[7], markersize=3.5, alpha=0.8)
-    ax.set_xlim(0, max(0.6, means.max() * 1.5))
+        ax.text(v.max() + 0.01 * right, row, label, va="center")  # right of the bar and of every dot
+    ax.set_xlim(0, right)
     ax.set(xlabel="share of 10-character pieces seen before in the same text", title=title)
     return fig
 
