@@ -187,6 +187,40 @@ def kv_cache_timings(model, tokenizer, lengths=(32, 64, 128, 256), prompt: str =
 
 
 @torch.no_grad()
+def prefill_decode_seconds(model, tokenizer, prompt: str, new_tokens: int = 64, repeats: int = 3) -> dict[str, float]:
+    """CPU seconds to read `prompt` in one pass (prefill) and then to write `new_tokens` one by one (decode).
+
+    Returns prefill_seconds, decode_seconds (all the steps), prompt_tokens, new_tokens, and per token:
+    prefill_per_token and decode_per_token. The fastest of `repeats` runs, on one thread (see `cpu_seconds`).
+    """
+    from .model import KVCache
+    from .sampling import prompt_ids
+
+    ids = prompt_ids(model, tokenizer, prompt)
+    if ids.size(1) + new_tokens > model.config.block_size:
+        raise ValueError(f"prompt ({ids.size(1)} tokens) and new_tokens ({new_tokens}) must fit in "
+                         f"block_size={model.config.block_size}")
+    if new_tokens < 1 or repeats < 1:
+        raise ValueError(f"new_tokens and repeats must be >= 1, got {new_tokens} and {repeats}")
+    prefill, decode = float("inf"), float("inf")
+    with one_thread(), evaluating(model):
+        model(ids)  # warm-up
+        for _ in range(repeats):
+            cache = KVCache.empty(model.config.n_layer)
+            start = time.thread_time()
+            logits = model(ids, cache=cache)[0][:, -1]
+            middle = time.thread_time()
+            for _ in range(new_tokens):
+                next_id = logits.argmax(-1, keepdim=True)  # (1, 1)
+                logits = model(next_id, cache=cache)[0][:, -1]
+            end = time.thread_time()
+            prefill, decode = min(prefill, middle - start), min(decode, end - middle)
+    return {"prefill_seconds": prefill, "decode_seconds": decode, "prompt_tokens": int(ids.size(1)),
+            "new_tokens": int(new_tokens), "prefill_per_token": prefill / ids.size(1),
+            "decode_per_token": decode / new_tokens}
+
+
+@torch.no_grad()
 def one_pass_vs_prefixes(model, tokenizer, text: str) -> tuple[np.ndarray, np.ndarray]:
     """Next-token logits at every position from one pass over `text`, and from a separate pass per prefix.
 

@@ -5,6 +5,7 @@ import pytest
 import torch
 
 import gptviz
+import gptviz.sampling
 from gptviz.sampling import filter_probs
 
 
@@ -76,3 +77,66 @@ def test_top_k_and_top_p_cut_the_distribution():
     assert torch.equal(filter_probs(logits, temperature=0), torch.tensor([1.0, 0, 0, 0], dtype=torch.float64))
     sharper = filter_probs(logits, temperature=0.5)
     assert sharper[0] > 0.5 and torch.isclose(sharper.sum(), torch.tensor(1.0, dtype=torch.float64))
+
+
+# --------------------------------------------------------------------------- repetition penalty and stop sequence
+
+def test_penalty_and_stop_are_off_by_default(tiny_model, tok):
+    for kwargs in (dict(temperature=0), dict(temperature=1.0, seed=3)):
+        plain = gptviz.generate(tiny_model, tok, "ROMEO:", 40, **kwargs)
+        assert gptviz.generate(tiny_model, tok, "ROMEO:", 40, repetition_penalty=None, stop=None, **kwargs) == plain
+        assert gptviz.generate(tiny_model, tok, "ROMEO:", 40, repetition_penalty=1.0, **kwargs) == plain
+
+
+def test_penalize_repeats_pushes_seen_tokens_down_whatever_their_sign():
+    from gptviz.sampling import penalize_repeats
+    logits = torch.tensor([2.0, -1.0, 0.5, -3.0])
+    out = penalize_repeats(logits, [0, 1], 2.0)
+    assert torch.equal(out, torch.tensor([1.0, -2.0, 0.5, -3.0]))  # CTRL's plain division would raise -1 to -0.5
+    assert torch.equal(logits, torch.tensor([2.0, -1.0, 0.5, -3.0]))  # the input is left alone
+    assert torch.equal(penalize_repeats(logits, [0, 1], None), logits)
+
+
+def test_repetition_penalty_picks_the_favourite_of_the_penalized_logits(tiny_model, tok):
+    from gptviz.sampling import next_token_logits, penalize_repeats
+    plain = gptviz.generate(tiny_model, tok, "ROMEO:", 30, temperature=0)
+    steps = gptviz.sampling.generation_steps(tiny_model, tok, "ROMEO:", 30, temperature=0, repetition_penalty=3.0)
+    assert "".join(s.token for s in steps) != plain
+    text = "ROMEO:"
+    for step in steps:  # greedy on the penalized logits, with every token of the text so far pushed down
+        logits = next_token_logits(tiny_model, torch.tensor([tok.encode(text)]))
+        assert step.id == int(penalize_repeats(logits, tok.encode(text), 3.0).argmax())
+        text += step.token
+    assert any(s.rank > 1 for s in steps)  # the penalty really overruled the model's favourite somewhere
+
+
+def test_stop_sequence_ends_generation_there(tiny_model, tok):
+    full = gptviz.generate(tiny_model, tok, "ROMEO:", 60, temperature=1.0, seed=0)
+    stop = full[10:12]
+    at = full.index(stop) + len(stop)
+    stopped = gptviz.generate(tiny_model, tok, "ROMEO:", 60, temperature=1.0, seed=0, stop=stop)
+    assert stopped == full[:at] and stopped.endswith(stop) and len(stopped) < 60
+    steps = gptviz.sampling.generation_steps(tiny_model, tok, "ROMEO:", 60, temperature=1.0, seed=0, stop=stop)
+    assert "".join(s.token for s in steps) == stopped
+
+
+@pytest.mark.parametrize("kwargs, name", [
+    (dict(repetition_penalty=0.5), "repetition_penalty"), (dict(repetition_penalty=float("nan")), "repetition_penalty"),
+    (dict(repetition_penalty="1.2"), "repetition_penalty"), (dict(stop=""), "stop"), (dict(stop=7), "stop"),
+    (dict(stop="@"), "stop"),
+])
+def test_bad_penalty_and_stop_name_themselves(tiny_model, tok, kwargs, name):
+    with pytest.raises(ValueError, match=name):
+        gptviz.sampling.stream_steps(tiny_model, tok, "ROMEO", 5, **kwargs)
+
+
+def test_generation_runs_on_one_thread_and_gives_the_threads_back(tiny_model, tok):
+    threads = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        gptviz.generate(tiny_model, tok, "ROMEO:", 5, seed=0)
+        gptviz.sampling.sample_texts(tiny_model, tok, "ROMEO:", 2, 5, seed=0)
+        gptviz.sampling.beam_search(tiny_model, tok, "ROMEO:", 5, 2)
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(threads)

@@ -123,3 +123,126 @@ def test_decoding_plots_return_figures(tiny_model, tok):
         plots.temperature_panels(logits, tok.chars, temperatures=(0, 1))
     with pytest.raises(ValueError, match="steps"):
         plots.generation_steps_figure([])
+
+
+# --------------------------------------------------------------------------- checks that can fail
+
+def flat_model(tiny_config):
+    """A model that has learnt nothing: every logit 0, so every next character is equally likely."""
+    model = gptviz.GPT(tiny_config).eval()
+    with torch.no_grad():
+        model.lm_head.weight.zero_()  # tied to the embedding, so the input carries nothing either
+    return model
+
+
+CONFIDENT, HESITANT = "ROMEO:\nBut soft, what light through yonder windo", "ROMEO:\n"
+
+
+def test_top_p_adapts_on_the_shipped_model_only(pretrained, tiny_config, tok):
+    from gptviz.sampling import confident_vs_hesitant, top_p_adapts
+    model, ptok = pretrained
+    found = confident_vs_hesitant(model, ptok, CONFIDENT, HESITANT, 0.9)
+    assert top_p_adapts(found)
+    assert found[CONFIDENT]["nucleus"] <= 2 and found[HESITANT]["nucleus"] >= 10
+    torch.manual_seed(0)
+    untrained = gptviz.GPT(tiny_config).eval()
+    for broken in (untrained, flat_model(tiny_config)):  # the same check fails where nothing was learnt
+        assert not top_p_adapts(confident_vs_hesitant(broken, tok, "ROMEO:\nBut soft, what", "ROMEO:\n", 0.9))
+
+
+def test_nucleus_size_matches_filter_probs():
+    from gptviz.sampling import nucleus_size
+    probs = np.array([0.5, 0.3, 0.15, 0.05])
+    assert [nucleus_size(probs, p) for p in (0.4, 0.5, 0.79, 0.81, 0.96, 1.0)] == [1, 1, 2, 3, 4, 4]
+
+
+def test_outsiders_where_unsure_holds_on_the_model_and_fails_on_a_flat_one(pretrained, tiny_config, tok):
+    from gptviz.sampling import outsiders_where_unsure, surprise_entropy
+    model, ptok = pretrained
+    assert outsiders_where_unsure(generation_steps(model, ptok, "ROMEO:\n", 200, temperature=0.8, seed=3))
+    flat = generation_steps(flat_model(tiny_config), tok, "ROMEO:", 60, temperature=1.0, seed=0)
+    # a flat model: all tokens tie, so every pick is rank 1 — give it the ranks a sampler that ignores the model has
+    flat = [gptviz.sampling.Step(s.token, s.id, s.prob, s.sampled_prob, 1 + i % 2, s.entropy)
+            for i, s in enumerate(flat)]
+    assert not outsiders_where_unsure(flat)
+    with pytest.raises(ValueError, match="both kinds"):
+        surprise_entropy(flat[::2])
+
+
+def test_stop_sequence_on_the_shipped_model_ends_a_speech(pretrained):
+    model, tok = pretrained
+    text = gptviz.generate(model, tok, "ROMEO:\n", 300, temperature=0.8, seed=1, stop="\n\n")
+    assert text.endswith("\n\n") and text.count("\n\n") == 1 and len(text) < 300
+
+
+# --------------------------------------------------------------------------- beam search
+
+def test_beam_of_width_one_is_greedy_and_its_score_is_the_rescored_logprob(tiny_model, tok):
+    from gptviz.sampling import beam_search, sequence_logprob
+    greedy = gptviz.generate(tiny_model, tok, "ROMEO:", 20, temperature=0)
+    text, score = beam_search(tiny_model, tok, "ROMEO:", 20, beam_width=1)
+    assert text == greedy
+    for width in (1, 3, 6):
+        text, score = beam_search(tiny_model, tok, "ROMEO:", 20, beam_width=width)
+        assert len(text) == 20
+        assert score == pytest.approx(sequence_logprob(tiny_model, tok, "ROMEO:", text), abs=1e-4)
+
+
+def test_beam_vs_greedy_check_passes_for_the_beam_and_fails_for_a_sample(pretrained):
+    from gptviz.sampling import beam_search, beam_vs_greedy
+    model, tok = pretrained
+    text, score = beam_search(model, tok, "ROMEO:\n", 80, beam_width=4)
+    beam, greedy = beam_vs_greedy(model, tok, "ROMEO:\n", text)
+    assert beam == pytest.approx(score, abs=1e-3) and beam > greedy
+    sample = gptviz.generate(model, tok, "ROMEO:\n", 80, temperature=1.0, seed=0)
+    not_beam, greedy_again = beam_vs_greedy(model, tok, "ROMEO:\n", sample)  # a broken "beam": a plain sample
+    assert greedy_again == greedy and not not_beam >= greedy
+
+
+def test_sequence_logprob_adds_the_log_probabilities(tiny_model, tok):
+    from gptviz.sampling import sequence_logprob
+    first = np.log(gptviz.next_token_probs(tiny_model, tok, "ROMEO:")[tok.stoi["\n"]])
+    second = np.log(gptviz.next_token_probs(tiny_model, tok, "ROMEO:\n")[tok.stoi["B"]])
+    assert sequence_logprob(tiny_model, tok, "ROMEO:", "\nB") == pytest.approx(first + second, abs=1e-5)
+    assert sequence_logprob(tiny_model, tok, "ROMEO:", "") == 0.0
+    with pytest.raises(ValueError, match="block_size"):
+        sequence_logprob(tiny_model, tok, "ROMEO:", "a" * 40)
+
+
+@pytest.mark.parametrize("kwargs, name", [(dict(beam_width=0), "beam_width"), (dict(max_new_tokens=0), "max_new"),
+                                          (dict(max_new_tokens=40), "max_new_tokens")])
+def test_beam_search_arguments_are_checked(tiny_model, tok, kwargs, name):
+    from gptviz.sampling import beam_search
+    with pytest.raises(ValueError, match=name):
+        beam_search(tiny_model, tok, "ROMEO:", **{"max_new_tokens": 5, **kwargs})
+
+
+# --------------------------------------------------------------------------- many samples at once
+
+def test_sample_texts_draw_from_the_filtered_distribution(tiny_model, tok):
+    from gptviz.sampling import sample_texts
+    texts = sample_texts(tiny_model, tok, "ROMEO:", 6, 20, temperature=1.0, seed=0)
+    assert len(texts) == 6 and all(len(t) == 20 for t in texts) and len(set(texts)) > 1
+    assert texts == sample_texts(tiny_model, tok, "ROMEO:", 6, 20, temperature=1.0, seed=0)
+    greedy = gptviz.generate(tiny_model, tok, "ROMEO:", 20, temperature=0)
+    assert sample_texts(tiny_model, tok, "ROMEO:", 3, 20, temperature=0) == [greedy] * 3
+    penalized = gptviz.generate(tiny_model, tok, "ROMEO:", 20, temperature=0, repetition_penalty=3.0)
+    assert sample_texts(tiny_model, tok, "ROMEO:", 2, 20, temperature=0, repetition_penalty=3.0) == [penalized] * 2
+    first = {t[0] for t in sample_texts(tiny_model, tok, "ROMEO:", 40, 1, temperature=1.0, top_k=2, seed=1)}
+    probs = gptviz.next_token_probs(tiny_model, tok, "ROMEO:")
+    assert first <= {tok.chars[i] for i in np.argsort(-probs)[:2]}
+    with pytest.raises(ValueError, match="max_new_tokens"):
+        sample_texts(tiny_model, tok, "ROMEO:", 2, 40)
+
+
+def test_new_decoding_plots(tok):
+    probs = np.linspace(1, 2, tok.vocab_size)
+    probs /= probs.sum()
+    sure = np.eye(tok.vocab_size)[0] * 0.9 + 0.1 / tok.vocab_size
+    fig = plots.cumulative_mass_figure({"sure": sure, "unsure": probs}, 0.9)
+    assert isinstance(fig, Figure) and "keeps 1" in fig.axes[0].get_legend().get_texts()[0].get_text()
+    with pytest.raises(ValueError, match="top_p"):
+        plots.cumulative_mass_figure({"sure": sure}, 0)
+    assert isinstance(plots.repetition_bars({"greedy": 0.4, "T=1": [0.0, 0.02, 0.05]}), Figure)
+    with pytest.raises(ValueError, match="rates"):
+        plots.repetition_bars({"T=1": []})

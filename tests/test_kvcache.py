@@ -70,6 +70,32 @@ def test_kv_cache_is_faster_and_equal_on_the_shipped_model(pretrained):
     assert timings["speedup"][-1] > 1.3  # measured ~2.5-4x for 128 tokens; one thread, CPU time
 
 
+def test_kv_cache_size_formula_matches_the_cache_tensors(tiny_model, tok, text, pretrained):
+    from gptviz.sampling import cache_tensor_bytes, filled_cache, kv_cache_bytes
+    c = tiny_model.config
+    full = filled_cache(tiny_model, tok, text[: c.block_size])
+    assert len(full) == c.block_size
+    assert cache_tensor_bytes(full) == kv_cache_bytes(c.n_layer, c.block_size, c.n_embd, 4)
+    assert cache_tensor_bytes(filled_cache(tiny_model, tok, text[:8])) == kv_cache_bytes(c.n_layer, 8, c.n_embd)
+    model, ptok = pretrained
+    m = model.config
+    assert cache_tensor_bytes(filled_cache(model, ptok, text[:300])) == kv_cache_bytes(m.n_layer, 256, m.n_embd)
+    assert kv_cache_bytes(4, 256, 192) == 1_572_864  # this model: 1.5 MiB
+    assert kv_cache_bytes(96, 2048, 12288, 2) == 9_663_676_416  # GPT-3 175B in 16-bit: about 9.7 GB a sequence
+    with pytest.raises(ValueError, match="d_model"):
+        kv_cache_bytes(4, 256, 0)
+
+
+def test_prefill_reads_the_prompt_far_cheaper_per_token_than_decoding(pretrained):
+    from gptviz.baselines import prefill_decode_seconds
+    model, tok = pretrained
+    split = prefill_decode_seconds(model, tok, "ROMEO:\n" + "But soft, what light through yonder window? " * 3, 20, 2)
+    assert split["prompt_tokens"] == 7 + 44 * 3 and split["new_tokens"] == 20
+    assert split["prefill_per_token"] * 3 < split["decode_per_token"]  # measured ~25x; one thread, CPU time
+    with pytest.raises(ValueError, match="block_size"):
+        prefill_decode_seconds(model, tok, "a" * 250, 20)
+
+
 # --------------------------------------------------------------------------- left padding: one batch, many lengths
 
 PROMPTS = ["ROMEO:\nBut", "soft", "ROMEO:\nBut soft, what light", "w", "But soft, what"]

@@ -71,7 +71,9 @@ CASES = {
     "temperature_panels": lambda: plots.temperature_panels(np.log(PROBS), VOCAB, top=5),
     "entropy_curve": lambda: plots.entropy_curve([0.5, 1, 2], [1, 2, 2.5], len(VOCAB)),
     "generation_steps_figure": lambda: plots.generation_steps_figure(STEPS),
-    "repetition_bars": lambda: plots.repetition_bars({"greedy": 0.6, "T=1": 0.1}),
+    "repetition_bars": lambda: plots.repetition_bars({"greedy": 0.6, "T=1": [0.1, 0.0, 0.05]}),
+    "cumulative_mass_figure": lambda: plots.cumulative_mass_figure({"sure": PROBS[::-1] ** 4 / (PROBS ** 4).sum(),
+                                                                    "unsure": PROBS}, top_p=0.9, top=6),
     "loss_curves": lambda: plots.loss_curves({"step": [0, 1], "train_loss": [3, 1], "val_loss": [3, 1.5]}, 2.5),
     "slow_vs_fast_figure": lambda: plots.slow_vs_fast_figure(
         [1, 2], [2, 4], [1, 1], slow_label="slow", fast_label="fast", xlabel="n", ratio_label="ratio",

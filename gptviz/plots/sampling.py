@@ -101,30 +101,74 @@ def entropy_curve(temperatures, entropies, vocab_size: int | None = None,
 
 
 @styled
-def generation_steps_figure(steps, title="Generation, one token at a time", ax=None) -> Figure:
-    """One bar per generated token: the probability the model gave the token that was chosen."""
+def generation_steps_figure(steps, title="Generation, one token at a time") -> Figure:
+    """Two rows over the generated tokens: the probability the model gave each pick, and the entropy at that step.
+
+    Blue: the model's favourite was picked; orange: a less likely token.
+    """
     if not steps:
         raise ValueError("steps must contain at least one generated token")
     probs = np.array([s.prob for s in steps])
-    fig, ax = new_figure(min(16.0, 2.0 + 0.32 * len(steps)), 4.0, ax=ax)
+    entropies = np.array([s.entropy for s in steps])
+    fig, (top, bottom) = new_panels(min(16.0, 2.0 + 0.32 * len(steps)), 5.6, 2, 1, sharex=True)
     colours = [PALETTE[0] if s.rank == 1 else PALETTE[3] for s in steps]
-    ax.bar(range(len(steps)), probs, color=colours)
-    ax.set_xticks(range(len(steps)), [_label(s.token) for s in steps], family="monospace")
-    ax.set(xlabel="generated character", ylabel="model's probability", ylim=(0, 1.05),
-           title=f"{title} (blue: the favourite, orange: a less likely pick)")
+    top.bar(range(len(steps)), probs, color=colours)
+    top.set(ylabel="probability of the pick", ylim=(0, 1.05),
+            title=f"{title} (blue: the favourite, orange: a less likely pick)")
+    bottom.bar(range(len(steps)), entropies, color=colours)
+    bottom.set(ylabel="entropy (bits)", xlabel="generated character", ylim=(0, max(1.0, entropies.max() * 1.1)))
+    bottom.set_xticks(range(len(steps)), [_label(s.token) for s in steps], family="monospace")
     return fig
 
 
 @styled
-def repetition_bars(rates: dict[str, float], title="How often generated text repeats itself", ax=None) -> Figure:
-    """Bars: fraction of repeated n-character pieces for each decoding setting."""
-    names, values = list(rates), np.array(list(rates.values()), dtype=float)
-    fig, ax = new_figure(7.0, 0.55 * len(names) + 1.5, ax=ax)
-    labelled_barh(ax, names, values, [f"{v:.0%}" for v in values], PALETTE[: len(names)])
-    ax.set_xlim(0, 1.1)
+def repetition_bars(rates: dict, title="How often generated text repeats itself", ax=None) -> Figure:
+    """Per decoding setting, the share of repeated 10-character pieces: a bar at the mean, a dot per text, and a
+    line from the lowest to the highest text. A setting maps to one rate or to a list (one per sample)."""
+    names = list(rates)
+    values = [np.atleast_1d(np.asarray(rates[name], dtype=float)) for name in names]
+    if not names or any(v.size == 0 for v in values):
+        raise ValueError("rates must map each setting to at least one rate")
+    means = np.array([v.mean() for v in values])
+    fig, ax = new_figure(7.5, 0.6 * len(names) + 1.6, ax=ax)
+    labels = [f"{m:.0%}" if v.size == 1 else f"{m:.0%} (mean of {v.size})" for m, v in zip(means, values, strict=True)]
+    ax.barh(range(len(names)), means, color=[PALETTE[i % 6] for i in range(len(names))])
+    ax.set_yticks(range(len(names)), names)
+    ax.invert_yaxis()
+    right = max(0.6, max(v.max() for v in values) * 1.5)
+    for row, (v, label) in enumerate(zip(values, labels, strict=True)):
+        if v.size > 1:
+            ax.plot([v.min(), v.max()], [row, row], color=PALETTE[7], linewidth=1.2)
+            ax.plot(v, np.full(v.size, row), "o", color=PALETTE[7], markersize=3.5, alpha=0.8)
+        ax.text(v.max() + 0.01 * right, row, label, va="center")  # right of the bar and of every dot
+    ax.set_xlim(0, right)
     ax.set(xlabel="share of 10-character pieces seen before in the same text", title=title)
     return fig
 
 
+@styled
+def cumulative_mass_figure(distributions: dict, top_p: float = 0.9, vocabulary=None, top: int = 40,
+                           title="Top-p keeps the favourites until their mass reaches p", ax=None) -> Figure:
+    """Cumulative probability of the favourites (sorted) for each named distribution, with the line at `top_p`
+    and the size of each nucleus marked. With `vocabulary`, the legend names each context's favourite."""
+    if not 0 < top_p <= 1:
+        raise ValueError(f"top_p must be in (0, 1], got {top_p}")
+    fig, ax = new_figure(7.5, 4.4, ax=ax)
+    for i, (name, probs) in enumerate(distributions.items()):
+        probs = np.sort(np.asarray(probs, dtype=float))[::-1]
+        mass = np.cumsum(probs)
+        kept = int(np.searchsorted(mass, top_p - 1e-12) + 1)  # the smallest set whose mass reaches top_p
+        n = min(top, len(probs))
+        ranks = np.arange(1, n + 1)
+        ax.step(ranks, mass[:n], where="post", color=PALETTE[i], label=f"{name}: top-p keeps {kept}")
+        ax.plot([kept], [mass[kept - 1]], "o", color=PALETTE[i], markersize=8)
+    ax.axhline(top_p, **REFERENCE, label=f"p = {top_p:g}")
+    ax.set(xlabel="number of favourites kept (most likely first)", ylabel="their total probability",
+           ylim=(0, 1.03), xlim=(0.5, top + 0.5), title=title)
+    ax.legend(loc="lower right")
+    ax.grid(True)
+    return fig
+
+
 __all__ = ["next_token_bars", "sampling_bars", "temperature_panels", "entropy_curve", "generation_steps_figure",
-           "repetition_bars"]
+           "repetition_bars", "cumulative_mass_figure"]
