@@ -100,10 +100,11 @@ class LayerCache:
 
 @dataclass
 class KVCache:
-    """A key/value cache for generation: with it, each new token costs one position's work, not T.
+    """A key/value cache for generation: each new token runs through the layers alone, not with the whole text again.
 
     A token's keys and values never change once computed (later tokens cannot affect earlier ones),
     so the model stores them and, for the next token, computes only that token's query, key and value.
+    That query still attends over all n cached keys: attention costs O(n) per step, O(N^2) over N tokens.
     """
 
     layers: list[LayerCache] = field(default_factory=list)
