@@ -143,6 +143,18 @@ def bpe_merges(text: str, n_merges: int) -> list[MergeStep]:
     return steps
 
 
+def merge_lines(text: str, n_merges: int) -> list[str]:
+    """The first `n_merges` merges of `text` as lines to print: the pair, its count, the pairs it tied with, and
+    the text's tokens afterwards (a space drawn ␣)."""
+    lines = []
+    for n, step in enumerate(bpe_merges(text, n_merges), start=1):
+        pair = f"{shown(step.pair[0])} + {shown(step.pair[1])}"
+        tied = f", tied with {', '.join(shown(a) + ' + ' + shown(b) for a, b in step.tied)}" if step.tied else ""
+        lines.append(f"merge {n}: {pair:10} ({step.count}×{tied}) -> {len(step.tokens)} tokens: "
+                     + "|".join(shown(t) for t in step.tokens))
+    return lines
+
+
 def train_bpe(text: str, vocab_size: int = 1000, alphabet: str | None = None) -> Tokenizer:
     """A byte-level BPE tokenizer with `vocab_size` tokens (the 256 bytes, then merges) trained on `text` by the
     Hugging Face `tokenizers` library, pre-tokenized as GPT-2 does. Any text encodes and decodes back exactly.
@@ -190,5 +202,5 @@ def token_counts(text: str, bpe: dict[str, Tokenizer] | None = None) -> dict[str
 
 
 __all__ = ["SPACE", "SPACE_SHOWN", "MergeStep", "byte_to_char", "token_bytes", "bytes_text", "readable", "shown",
-           "pre_tokenize", "pair_counts", "bpe_merges", "train_bpe", "merges_of", "encoded_bytes", "bpe_tokens",
-           "token_counts"]
+           "pre_tokenize", "pair_counts", "bpe_merges", "merge_lines", "train_bpe", "merges_of", "encoded_bytes",
+           "bpe_tokens", "token_counts"]

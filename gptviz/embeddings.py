@@ -240,6 +240,16 @@ def frequency_direction(model, ids: torch.Tensor, log_freq) -> FrequencyDirectio
     )
 
 
+def rows_with_gradient(table, ids) -> list[int]:
+    """The rows of an embedding `table` (V, C) that get a gradient when a loss depends only on the vectors looked
+    up for `ids`: the lookup passes the gradient to exactly the rows it read."""
+    embedding = torch.nn.Embedding.from_pretrained(torch.as_tensor(table, dtype=torch.float32).clone(), freeze=False)
+    looked_up = embedding(torch.as_tensor(ids, dtype=torch.long))  # (T, C)
+    target = torch.randn(looked_up.shape, generator=torch.Generator().manual_seed(0))
+    ((looked_up - target) ** 2).sum().backward()  # any loss on the looked-up vectors
+    return torch.nonzero(embedding.weight.grad.abs().sum(1)).flatten().tolist()
+
+
 def neighbour_table(vectors, chars, queries, k: int = 3) -> list[tuple[str, list[tuple[str, float]]]]:
     """For each query character, its k nearest characters by cosine in the full space, with the similarities."""
     return [(q, nearest_characters(vectors, chars, q, k)) for q in queries]
@@ -248,4 +258,4 @@ def neighbour_table(vectors, chars, queries, k: int = 3) -> list[tuple[str, list
 __all__ = ["GROUPS", "Projection", "embedding_matrix", "char_group", "char_groups", "project", "pca_lowrank_check",
            "cosine_similarity", "neighbour_agreement", "centroid_accuracy", "nearest_characters",
            "group_cohesion", "case_offset_alignment", "log_frequency", "unigram_probs", "FrequencyDirection",
-           "frequency_direction", "neighbour_table"]
+           "frequency_direction", "neighbour_table", "rows_with_gradient"]

@@ -89,3 +89,9 @@ def test_alphabet_is_accepted_and_unseen_characters_get_through():
 def test_bad_arguments_are_named(call, name):
     with pytest.raises(ValueError, match=name):
         call()
+
+
+def test_merge_lines_show_the_tie_and_one_space_symbol():
+    lines = bpe.merge_lines(TOY, 2)
+    assert lines[1].startswith("merge 2: h + e") and "(4×, tied with t + h)" in lines[1]
+    assert "␣" in lines[0] and bpe.SPACE not in "".join(lines)

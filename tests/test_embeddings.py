@@ -145,3 +145,8 @@ def test_spread_labels_separates_a_crowd_and_stays_near_it():
     assert gaps.min() > 0.04  # was about 0.01
     assert np.abs(placed[12:] - crowd[12:]).max() < 0.05  # a lone label stays on its point
     assert np.array_equal(placed, spread_labels(crowd))  # the same picture every time
+
+
+def test_only_the_rows_looked_up_get_a_gradient():
+    table = np.random.default_rng(0).normal(size=(10, 4))
+    assert E.rows_with_gradient(table, [3, 1, 3, 7]) == [1, 3, 7]

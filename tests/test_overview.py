@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 import gptviz
+from gptviz import heads
 from gptviz.baselines import bigram_loss, unigram_loss
 from gptviz.heads import role_scores
 from gptviz.plots import model_diagram
@@ -56,7 +57,7 @@ def previous_character_head(roles, layer=0, head=0) -> bool:
 def test_the_previous_character_check_holds_for_l0h0_and_fails_for_even_attention(pretrained):
     model, tok = pretrained
     corpus = gptviz.load_corpus()
-    roles = gptviz.heads.head_roles(model, tok, corpus.val_text, windows=4, length=128)
+    roles = heads.head_roles(model, tok, corpus.val_text, windows=4, length=128)
     assert previous_character_head(roles)
     B, L, H, T = 2, 1, 1, 64
     even = np.tril(np.ones((T, T))) / np.arange(1, T + 1)[:, None]  # every earlier position weighted alike
