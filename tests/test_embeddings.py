@@ -150,3 +150,21 @@ def test_spread_labels_separates_a_crowd_and_stays_near_it():
 def test_only_the_rows_looked_up_get_a_gradient():
     table = np.random.default_rng(0).normal(size=(10, 4))
     assert E.rows_with_gradient(table, [3, 1, 3, 7]) == [1, 3, 7]
+
+
+def test_the_chapter_grouping_checks_fail_on_an_untrained_table(pretrained):
+    import torch
+
+    import gptviz
+
+    model, tok = pretrained
+    torch.manual_seed(0)
+    vectors = E.embedding_matrix(gptviz.GPT(model.config))
+    groups = E.char_groups(tok.chars)
+    letters = "abcdefghijklmnopqrstuvwxyz"
+    partners = sum(E.nearest_characters(vectors, tok.chars, c, 1)[0][0] == c.upper() for c in letters)
+    accuracy, chance = E.centroid_accuracy(vectors, groups)
+    aligned, unrelated = E.case_offset_alignment(vectors, tok.chars)
+    assert partners < 18 and not accuracy > chance + 0.25 and not aligned > unrelated + 0.15
+    trained = E.embedding_matrix(model)  # and they hold for the shipped one
+    assert sum(E.nearest_characters(trained, tok.chars, c, 1)[0][0] == c.upper() for c in letters) >= 18

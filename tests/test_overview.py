@@ -66,3 +66,18 @@ def test_the_previous_character_check_holds_for_l0h0_and_fails_for_even_attentio
     assert not previous_character_head(uniform)
     diagonal = role_scores(np.broadcast_to(np.eye(T), (B, L, H, T, T)), tokens)  # looks at itself only
     assert not previous_character_head(diagonal)
+
+
+def test_the_loss_check_fails_for_an_untrained_model(pretrained):
+    import torch
+
+    from gptviz.data import as_ids
+    from gptviz.training import estimate_loss
+
+    model, tok = pretrained
+    corpus = gptviz.load_corpus()
+    bigram = bigram_loss(corpus.train_text, corpus.val_text, tok)
+    torch.manual_seed(0)
+    untrained = gptviz.GPT(model.config)
+    loss = estimate_loss(untrained, as_ids(corpus.val_text, tok), batch_size=8, batches=2, seed=0)
+    assert not loss < bigram - 0.5  # the chapter's assert, on a model that has learned nothing
