@@ -70,8 +70,8 @@ def main() -> None:
         positional, [dict(encoding=e, position=10) for e in ("learned (shipped model)", "sinusoidal") * 4],
         dict(encoding="sinusoidal", position=10))))
 
-    bpe_1000 = bpe.train_bpe(corpus.train_text[:300_000], vocab_size=1000, alphabet=corpus.text)
-    schemes = {"characters": list, "BPE": lambda t: bpe.bpe_tokens(bpe_1000, t)}
+    bpe_1000 = bpe.train_bpe(corpus.train_text[:300_000], vocab_size=1000)
+    schemes = {"characters": list, "BPE": lambda t: bpe.encoded_bytes(bpe_1000, t)}  # as chapter 01 does
 
     def tokens(text, scheme):  # the token explorer's render, without building the widget
         return W.token_view(text, scheme, schemes)

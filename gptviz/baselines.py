@@ -49,6 +49,18 @@ def bigram_loss(train_text: str, val_text: str, tokenizer, smoothing: float = 1.
     return float(-np.log(probs[ids[:-1], ids[1:]]).mean())
 
 
+def unigram_loss(train_text: str, val_text: str, tokenizer, smoothing: float = 1.0) -> float:
+    """Cross-entropy (nats per character) on `val_text` of guessing every character by its frequency in
+    `train_text`, ignoring all context."""
+    if not smoothing > 0:
+        raise ValueError(f"smoothing must be > 0 (it keeps unseen characters possible), got {smoothing}")
+    if not val_text:
+        raise ValueError("val_text must have at least 1 character")
+    counts = np.bincount(encode_ids(train_text, tokenizer).numpy(), minlength=tokenizer.vocab_size) + smoothing
+    ids = encode_ids(val_text, tokenizer).numpy()
+    return float(-np.log(counts[ids] / counts.sum()).mean())
+
+
 def bigram_sample(train_text: str, tokenizer, length: int = 200, seed: int = 0, start: str = "\n") -> str:
     """Text written by the bigram model: each character drawn given only the one before."""
     probs = bigram_probs(train_text, tokenizer)
@@ -259,4 +271,5 @@ class CheckpointSamples:
 __all__ = [
     "AttentionPass", "CheckpointSamples", "bigram_counts", "bigram_loss", "bigram_probs", "bigram_sample",
     "cpu_seconds", "kv_cache_timings", "loop_vs_parallel_timings", "one_thread", "one_pass_vs_prefixes", "rnn_loop",
+    "unigram_loss",
 ]

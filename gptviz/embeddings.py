@@ -4,15 +4,23 @@ The picture (`project`) is a principal-component projection: the two directions 
 the embedding vectors differ most. A projection can mislead, so the grouping is measured in
 the full space: `neighbour_agreement` counts how often a character's nearest neighbour is of
 the same kind (vowel with vowel, capital with capital...), next to what random placement would give.
+
+`frequency_direction` measures why the picture's first axis sorts characters by frequency: the output
+layer is the embedding table itself (weight tying) with no bias, so a character's baseline score can
+only come from the dot product of its row with the part of the final vector that every position shares.
 """
 
 from __future__ import annotations
 
 import string
+from collections import Counter
 from dataclasses import dataclass
 
 import numpy as np
 import torch
+from torch.nn import functional as F
+
+from .model import evaluating
 
 GROUPS = ("vowels", "consonants", "capitals", "digits", "punctuation", "whitespace")
 
@@ -165,6 +173,89 @@ def _mean_pairwise_cosine(offsets) -> float:
     return float(sim[~np.eye(len(offsets), dtype=bool)].mean())
 
 
+def log_frequency(text: str, chars) -> np.ndarray:
+    """log(count + 1) of each character of `chars` in `text`, in vocabulary order."""
+    counts = Counter(text)
+    return np.log(np.array([counts[c] for c in chars], dtype=float) + 1.0)
+
+
+def unigram_probs(text: str, chars) -> np.ndarray:
+    """How often each character of `chars` occurs in `text`, as probabilities (one added to every count)."""
+    counts = np.exp(log_frequency(text, chars))  # count + 1
+    return counts / counts.sum()
+
+
+@dataclass
+class FrequencyDirection:
+    """How the embedding table carries each character's frequency (see `frequency_direction`)."""
+
+    mean_logit_r: float  # correlation over characters of e_c . h_mean (the baseline score) with log-frequency
+    pc1_r: float  # correlation of the first principal coordinate with log-frequency
+    pc1_cos: float  # |cosine| between the first principal direction and h_mean
+    kl_to_unigram: float  # KL(unigram || softmax(E h_mean)), nats: the baseline scores as a distribution
+    loss: float  # the model's loss on the windows, nats per character
+    loss_without_shared: float  # the same with the direction of h_mean removed from every final vector
+    shared_share: float  # |h_mean| / mean |h|: how much of the final vector every position shares
+
+
+@torch.no_grad()
+def frequency_direction(model, ids: torch.Tensor, log_freq) -> FrequencyDirection:
+    """Measure the frequency direction of a GPT with a tied, bias-free output layer on windows `ids` (B, T).
+
+    h is the final vector after the last LayerNorm (what the output layer reads); h_mean is its mean over every
+    position. Logits are E h (E: the embedding table), so E h_mean is a score each character gets at every
+    position on average: its baseline. The intervention removes the direction of h_mean from every h.
+    """
+    if model.lm_head.weight is not model.wte.weight or model.lm_head.bias is not None:
+        raise ValueError("model must tie its output layer to the embedding table, without a bias")
+    log_freq = np.asarray(log_freq, dtype=float)
+    if log_freq.shape != (model.config.vocab_size,):
+        raise ValueError(f"log_freq must hold one number per token ({model.config.vocab_size}), got {log_freq.shape}")
+    if ids.ndim != 2 or ids.size(1) < 2:
+        raise ValueError(f"ids must be (windows, length >= 2), got shape {tuple(ids.shape)}")
+    with evaluating(model):
+        _, _, hidden = model.forward_traced(ids.to(model.device))
+        h = model.ln_f(hidden[:, -1]).double().cpu()  # (B, T, C): what the output layer reads
+    table = model.wte.weight.detach().double().cpu()  # (V, C)
+    h_mean = h.reshape(-1, h.size(-1)).mean(0)  # (C,)
+    baseline = (table @ h_mean).numpy()  # (V,): each character's average score
+    centred = table.numpy() - table.numpy().mean(0)
+    _, _, vh = np.linalg.svd(centred, full_matrices=False)
+    unigram = np.exp(log_freq) / np.exp(log_freq).sum()
+    log_p = baseline - baseline.max() - np.log(np.exp(baseline - baseline.max()).sum())
+    unit = h_mean / h_mean.norm()
+
+    def loss_of(final):
+        logits = final[:, :-1] @ table.T  # (B, T-1, V)
+        return float(F.cross_entropy(logits.reshape(-1, logits.size(-1)), ids[:, 1:].reshape(-1).cpu()))
+
+    return FrequencyDirection(
+        mean_logit_r=float(np.corrcoef(baseline, log_freq)[0, 1]),
+        pc1_r=float(np.corrcoef(centred @ vh[0], log_freq)[0, 1]),
+        pc1_cos=float(abs(vh[0] @ unit.numpy())),
+        kl_to_unigram=float((unigram * (np.log(unigram) - log_p)).sum()),
+        loss=loss_of(h),
+        loss_without_shared=loss_of(h - (h @ unit)[..., None] * unit),
+        shared_share=float(h_mean.norm() / h.norm(dim=-1).mean()),
+    )
+
+
+def rows_with_gradient(table, ids) -> list[int]:
+    """The rows of an embedding `table` (V, C) that get a gradient when a loss depends only on the vectors looked
+    up for `ids`: the lookup passes the gradient to exactly the rows it read."""
+    embedding = torch.nn.Embedding.from_pretrained(torch.as_tensor(table, dtype=torch.float32).clone(), freeze=False)
+    looked_up = embedding(torch.as_tensor(ids, dtype=torch.long))  # (T, C)
+    target = torch.randn(looked_up.shape, generator=torch.Generator().manual_seed(0))
+    ((looked_up - target) ** 2).sum().backward()  # any loss on the looked-up vectors
+    return torch.nonzero(embedding.weight.grad.abs().sum(1)).flatten().tolist()
+
+
+def neighbour_table(vectors, chars, queries, k: int = 3) -> list[tuple[str, list[tuple[str, float]]]]:
+    """For each query character, its k nearest characters by cosine in the full space, with the similarities."""
+    return [(q, nearest_characters(vectors, chars, q, k)) for q in queries]
+
+
 __all__ = ["GROUPS", "Projection", "embedding_matrix", "char_group", "char_groups", "project", "pca_lowrank_check",
            "cosine_similarity", "neighbour_agreement", "centroid_accuracy", "nearest_characters",
-           "group_cohesion", "case_offset_alignment"]
+           "group_cohesion", "case_offset_alignment", "log_frequency", "unigram_probs", "FrequencyDirection",
+           "frequency_direction", "neighbour_table", "rows_with_gradient"]

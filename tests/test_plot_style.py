@@ -56,6 +56,11 @@ CASES = {
     "token_strip": lambda: plots.token_strip(["to", " be", "\n", "or"]),
     "token_count_bars": lambda: plots.token_count_bars({"characters": 100, "BPE": 40}),
     "embedding_map": lambda: plots.embedding_map(RNG.random((3, 2)), "aB.", ["vowel", "capital", "punct"], [0.3, 0.1]),
+    "neighbour_table": lambda: plots.neighbour_table([("a", [("A", 0.4), ("o", 0.2)]), ("?", [("!", 0.6)])],
+                                                     {"a": "vowels", "A": "capitals", "o": "vowels", "?": "punct",
+                                                      "!": "punct"}),
+    "model_diagram": lambda: plots.model_diagram(SimpleNamespace(n_layer=2, n_head=2, n_embd=8, vocab_size=7,
+                                                                 block_size=16), T=5),
     "positional_heatmap": lambda: plots.positional_heatmap(RNG.normal(size=(16, 8)), mark=3),
     "similarity_by_offset_figure": lambda: plots.similarity_by_offset_figure(
         {"sin": (np.arange(5), np.linspace(1, 0, 5))}),

@@ -5,6 +5,7 @@ Each module draws what the analysis module of the same name measures (`plots.hea
 and `plots.style` holds the one style every function draws in.
 """
 
+from .architecture import *  # noqa: F401,F403
 from .attention import *  # noqa: F401,F403
 from .baselines import *  # noqa: F401,F403
 from .bpe import *  # noqa: F401,F403

@@ -21,6 +21,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from PIL import Image as PILImage
 
+from ..bpe import bytes_text
 from ..model import sinusoidal_encoding
 from ..plots import PALETTE, attention_grid, positional_heatmap, token_strip, update_attention_view
 from ..plots.style import new_panels, styled
@@ -284,20 +285,28 @@ def positional_explorer(model, positions: int | None = None) -> widgets.VBox:
 # --- tokens (chapter 01) ----------------------------------------------------------------------------------------
 
 def token_view(text: str, scheme: str, schemes: dict) -> Figure:
-    """`text` cut into tokens by one of `schemes` ({name: function text -> list of token strings}).
+    """`text` cut into tokens by one of `schemes` ({name: function text -> list of tokens}).
 
-    A scheme may drop spaces (a split into words) but no other character: one that drops characters it does not
-    know (BPE without them in its alphabet) is refused, naming them, rather than shown silently short. A long text
-    shows its first tokens (see `token_strip`).
+    A scheme gives its tokens as strings or as bytes (a byte-level BPE, `bpe.encoded_bytes`, whose tokens may
+    hold part of a character: drawn as their bytes in hex). A scheme may drop spaces (a split into words) but
+    nothing else: one that loses text is refused, naming what it lost, rather than shown silently short. The
+    whole text is tokenized and counted; a long one shows its first tokens (see `token_strip`).
     """
     if scheme not in schemes:
         raise ValueError(f"scheme must be one of {list(schemes)}, got {scheme!r}")
     if not text:
         raise ValueError("text must contain at least one character")
-    tokens = schemes[scheme](text)
-    lost = set(text) - set("".join(tokens)) - {" "}
-    if lost:
-        raise ValueError(f"{scheme} does not know {describe_characters(lost)}")
+    tokens = list(schemes[scheme](text))
+    if tokens and all(isinstance(t, bytes) for t in tokens):
+        joined = b"".join(tokens)
+        if joined != text.encode("utf-8"):
+            raise ValueError(f"{scheme} does not give back the text: {len(joined)} bytes instead of "
+                             f"{len(text.encode('utf-8'))}")
+        tokens = [bytes_text(t) for t in tokens]
+    else:
+        lost = set(text) - set("".join(tokens)) - {" "}
+        if lost:
+            raise ValueError(f"{scheme} does not know {describe_characters(lost)}")
     return token_strip(tokens, f"{scheme}: {len(tokens):,} tokens for {len(text):,} characters")
 
 
