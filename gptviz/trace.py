@@ -30,7 +30,8 @@ class Trace:
                 ("embeddings", self.hidden[0].shape, "a vector per token, plus its position")]
         rows += [(f"block {i}", self.hidden[i + 1].shape, f"after {H} attention heads and the MLP of block {i}")
                  for i in range(L)]
-        rows += [("logits", self.logits.shape, "a score for every vocabulary token, at every position"),
+        rows += [("final norm", self.hidden[-1].shape, "ln_f: the last block's vectors, normalised"),
+                 ("logits", self.logits.shape, "normed vectors times the embedding table: a score per token"),
                  ("probabilities", self.probs.shape, "softmax of the logits: each row sums to 1")]
         return rows
 
