@@ -134,3 +134,49 @@ def test_shipped_model_in_the_explorer(pretrained):
     fig = W.head_grid_figure(model, tok, "ROMEO:\nBut soft, what light", last=12)
     assert fig.axes[0].images[0].get_array().shape[0] > 4 * 12
     assert gptviz.inspect(model, tok, "ab").attention.shape[:2] == (model.config.n_layer, model.config.n_head)
+
+
+def test_heatmaps_label_every_token_and_crop_long_texts_to_a_readable_window():
+    fig = plots.attention_heatmap(causal(len(TOKENS)), TOKENS)
+    ax = fig.axes[0]
+    assert [t.get_text() for t in ax.get_yticklabels()] == [plots.token_label(t) for t in TOKENS]
+    assert [t.get_text() for t in ax.get_xticklabels()] == [plots.token_label(t) for t in TOKENS]
+    long = list("HAMLET:\nTo be, or not to be: that is the question:\n")
+    fig = plots.attention_heatmap(causal(len(long)), long)
+    shown = fig.axes[0].images[0].get_array()
+    n = shown.shape[0]
+    assert n < len(long) and f"last {n} of {len(long)}" in fig.axes[0].get_title()
+    assert [t.get_text() for t in fig.axes[0].get_yticklabels()] == [plots.token_label(t) for t in long[-n:]]
+    np.testing.assert_allclose(shown, causal(len(long))[-n:, -n:])
+    # the labels do not overlap: each row is at least as tall as the tick font
+    height = fig.get_figheight() * fig.axes[0].get_position().height * 72 / n
+    assert height >= plots.style.rc()["ytick.labelsize"]
+
+
+def test_readable_window_holds_the_query_and_stays_put_while_it_moves():
+    assert plots.readable_window(10, 3, 36) == (0, 10)
+    assert plots.readable_window(100, 99, 36) == (64, 100)
+    assert plots.readable_window(100, 70, 36) == (64, 100)
+    assert plots.readable_window(100, 5, 36) == (0, 36) == plots.readable_window(100, 35, 36)
+    assert plots.readable_window(100, 40, 36) == (36, 72)
+
+
+def test_attention_view_on_a_long_text_frames_the_query_inside_its_window():
+    long = list("ROMEO:\nBut soft, what light through yonder window breaks?")
+    weights = causal(len(long))
+    fig = plots.attention_view(weights, long, 5)
+    start, end = fig.gptviz_window
+    assert start <= 5 < end and end - start < len(long)
+    assert fig.axes[0].patches[-1].get_y() == pytest.approx(5 - start - 0.5)
+    assert len(fig.axes[1].texts) == len(long)  # the text below shows the whole line
+    same = plots.update_attention_view(fig, weights, long, 6)
+    assert same is fig  # same window: redrawn in place
+    moved = plots.update_attention_view(fig, weights, long, len(long) - 1)
+    assert moved is not fig and moved.gptviz_window[1] == len(long)
+
+
+def test_attention_explorer_takes_several_lines(tiny_model, tok):
+    import ipywidgets
+    box = W.attention_explorer(tiny_model, tok, "ROMEO:\nBut soft")
+    text = box.children[0].children[0]
+    assert isinstance(text, ipywidgets.Textarea) and "\n" in text.value

@@ -100,8 +100,13 @@ CASES = {
     "answer_loss_curve": lambda: plots.answer_loss_curve([3.0, 2.0, 1.5]),
     "first_token_comparison": lambda: plots.first_token_comparison({"a": PROBS, "b": PROBS[::-1]}, VOCAB, top=4),
     "preference_pipeline": lambda: plots.preference_pipeline(),
+    "attention_distance_figure": lambda: plots.attention_distance_figure(RNG.random((2, 2, 10)), RNG.random(10), far=4),
+    "context_loss_figure": lambda: plots.context_loss_figure(
+        [8, 16, 32], {"model": ([2.0, 1.8, 1.7], [0.1] * 3), "uniform": ([3.0, 3.2, 3.1], [0.1] * 3)}),
+    "perturbation_figure": lambda: plots.perturbation_figure(
+        [1, 4, 16], {"model": ([0.5, 0.1, 0.01], [0.01] * 3), "uniform": ([0.01] * 3, [0.001] * 3)}, far=4),
 }
-HELPERS = {"new_figure", "new_panels", "token_label"}  # public, but not pictures
+HELPERS = {"new_figure", "new_panels", "token_label", "readable_tokens", "readable_window"}  # public, not pictures
 # far from every style's sizes, so a size taken from the global rcParams instead of the style shows
 ELSEWHERE = {"font.size": 4.0, "axes.titlesize": 4.5, "axes.labelsize": 5.0, "xtick.labelsize": 5.5,
              "ytick.labelsize": 5.5, "legend.fontsize": 6.0, "figure.titlesize": 6.5, "figure.dpi": 50}

@@ -14,6 +14,7 @@ from .embeddings import *  # noqa: F401,F403
 from .heads import *  # noqa: F401,F403
 from .lens import *  # noqa: F401,F403
 from .positions import *  # noqa: F401,F403
+from .reach import *  # noqa: F401,F403
 from .rnn import *  # noqa: F401,F403
 from .sampling import *  # noqa: F401,F403
 from .style import *  # noqa: F401,F403

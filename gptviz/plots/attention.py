@@ -3,7 +3,6 @@ and one token's attention painted on the text."""
 
 from __future__ import annotations
 
-import matplotlib as mpl
 import numpy as np
 from matplotlib import colormaps
 from matplotlib.colors import Normalize
@@ -11,7 +10,7 @@ from matplotlib.figure import Figure
 from matplotlib.layout_engine import PlaceHolderLayoutEngine
 from matplotlib.patches import Rectangle
 
-from .style import PALETTE, SEQUENTIAL, new_figure, new_panels, styled, token_label
+from .style import PALETTE, SEQUENTIAL, new_figure, new_panels, rc, styled, token_label
 
 
 def _check_square(name: str, matrix, n: int | None = None) -> np.ndarray:
@@ -27,24 +26,63 @@ def _check_query(query: int, tokens) -> None:
         raise ValueError(f"query must be a token position in 0..{len(tokens) - 1}, got {query}")
 
 
+LABEL_PITCH = 1.3  # a tick label needs this many times its font size of height, or it overlaps the next one
+MAX_HEATMAP_INCHES = 7.5  # the tallest heatmap that still fits a laptop screen with its title and labels
+
+
+def readable_tokens(height_inches: float) -> int:
+    """How many token labels fit, one per row, along `height_inches` at the style's tick label size."""
+    return max(2, int(height_inches * 72 / (rc()["ytick.labelsize"] * LABEL_PITCH)))
+
+
+def readable_window(T: int, query: int, n: int) -> tuple[int, int]:
+    """The rows start..end (end excluded, at most n of them) of a T-token heatmap that show `query`: the last n
+    tokens when the query is among them, otherwise the block of n that holds it (steady while a slider moves)."""
+    if T <= n:
+        return 0, T
+    if query >= T - n:
+        return T - n, T
+    start = (query // n) * n
+    return start, start + n
+
+
+def _cropped_title(title: str, start: int, end: int, T: int) -> str:
+    if end - start == T:
+        return title
+    where = f"the last {end - start}" if end == T else f"tokens {start}..{end - 1}"
+    return f"{title}\n({where} of {T} tokens; weights to the others not shown)"
+
+
 @styled
-def attention_heatmap(weights, tokens, title="Attention weights", ax=None) -> Figure:
-    """Heatmap of a (T, T) attention matrix: row = the token attending, column = the token attended to."""
+def attention_heatmap(weights, tokens, title="Attention weights", ax=None, max_tokens: int | None = None) -> Figure:
+    """Heatmap of a (T, T) attention matrix: row = the token attending, column = the token attended to.
+
+    Every row and column is labelled with its token. When more tokens are given than labels fit (at most about
+    36 rows in a standalone figure, fewer in a small `ax`; or more than `max_tokens`), the heatmap shows the last
+    ones and says so.
+    """
     weights = np.asarray(weights)
     labels = [token_label(t) for t in tokens]
-    if weights.shape != (len(labels), len(labels)):
-        n = len(labels)
-        raise ValueError(f"weights must be ({n}, {n}) for {n} tokens, got {weights.shape}")
-    size = min(9.0, 2.5 + 0.22 * len(labels))
-    fig, ax = new_figure(size + 1.2, size, ax=ax)
-    image = ax.imshow(weights, vmin=0, vmax=1, interpolation="nearest")
-    height_inches = fig.get_figheight() * ax.get_position().height
-    fits = max(2, int(height_inches * 72 / (mpl.rcParams["ytick.labelsize"] * 1.3)))  # labels that do not overlap
-    step = -(-len(labels) // fits)
-    ticks = np.arange(0, len(labels), step)
-    ax.set_xticks(ticks, [labels[i] for i in ticks])
-    ax.set_yticks(ticks, [labels[i] for i in ticks])
-    ax.set(xlabel="attends to (key position)", ylabel="token attending (query position)", title=title)
+    T = len(labels)
+    if weights.shape != (T, T):
+        raise ValueError(f"weights must be ({T}, {T}) for {T} tokens, got {weights.shape}")
+    if ax is None:
+        pitch = rc()["ytick.labelsize"] * LABEL_PITCH / 72  # inches per labelled row
+        n = min(T, readable_tokens(MAX_HEATMAP_INCHES))
+        side = max(2.0, n * pitch)
+        fig, ax = new_figure(side + 2.4, side + 1.9)
+    else:
+        fig = ax.figure
+        n = min(T, readable_tokens(fig.get_figheight() * ax.get_position().height))
+    if max_tokens is not None:
+        n = min(T, max(1, int(max_tokens))) if ax is not None else min(n, max(1, int(max_tokens)))
+    start = T - n
+    image = ax.imshow(weights[start:, start:], vmin=0, vmax=1, interpolation="nearest")
+    ax.set_xticks(np.arange(n), labels[start:])
+    ax.set_yticks(np.arange(n), labels[start:])
+    ax.tick_params(length=2, pad=2)
+    ax.set(xlabel="attends to (key position)", ylabel="token attending (query position)",
+           title=_cropped_title(title, start, T, T))
     fig.colorbar(image, ax=ax, shrink=0.8, label="weight")
     return fig
 
@@ -129,33 +167,46 @@ def query_attention_text(weights_row, tokens, query: int, title=None, ax=None, p
 
 @styled
 def attention_view(weights, tokens, query: int, title="Attention weights") -> Figure:
-    """One head's heatmap with the followed token's row framed, above that row painted on the text."""
+    """One head's heatmap with the followed token's row framed, above that row painted on the whole text.
+
+    The heatmap labels every token, so a long text shows a readable window of it that holds the followed token.
+    """
     weights = _check_square("weights", weights, len(tokens))
     _check_query(query, tokens)
     T = len(tokens)
-    size = min(7.5, 2.5 + 0.17 * T)
-    fig, (top, bottom) = new_panels(max(9.0, size + 2.0), size + 2.2, 2, 1, height_ratios=[size, 2.0])
-    attention_heatmap(weights, tokens, title, ax=top)
-    top.add_patch(Rectangle((-0.5, query - 0.5), T, 1, fill=False, edgecolor=PALETTE[3], linewidth=2.5))
-    query_attention_text(weights[query], tokens, query, ax=bottom, per_line=min(T, 40))
+    pitch = rc()["ytick.labelsize"] * LABEL_PITCH / 72  # inches per labelled row
+    start, end = readable_window(T, query, readable_tokens(MAX_HEATMAP_INCHES - 0.3))
+    n = end - start
+    size = max(2.5, n * pitch + 1.6)
+    per_line = min(T, 40)
+    text_rows = 1 + sum(t == "\n" for t in tokens) + T // per_line
+    text_height = 0.45 * text_rows + 0.9
+    fig, (top, bottom) = new_panels(max(9.0, size + 2.4), size + text_height, 2, 1,
+                                    height_ratios=[size, text_height])
+    attention_heatmap(weights[start:end, start:end], tokens[start:end], _cropped_title(title, start, end, T), ax=top,
+                      max_tokens=n)
+    top.add_patch(Rectangle((-0.5, query - start - 0.5), n, 1, fill=False, edgecolor=PALETTE[3], linewidth=2.5))
+    query_attention_text(weights[query], tokens, query, ax=bottom, per_line=per_line)
+    fig.gptviz_window, fig.gptviz_tokens = (start, end), tuple(tokens)  # what update_attention_view reuses
     return fig
 
 
 @styled
 def update_attention_view(fig, weights, tokens, query: int, title="Attention weights") -> Figure:
-    """Redraw an `attention_view` figure for new weights or a new followed token, in place when the tokens are
-    the same (much faster than building a new figure); otherwise build a new one."""
-    if fig is None or getattr(fig, "gptviz_tokens", None) != tuple(tokens):
-        fig = attention_view(weights, tokens, query, title)
-        fig.gptviz_tokens = tuple(tokens)
-        return fig
+    """Redraw an `attention_view` figure for new weights or a new followed token, in place when the tokens and the
+    heatmap's window are the same (much faster than building a new figure); otherwise build a new one."""
     weights = _check_square("weights", weights, len(tokens))
     _check_query(query, tokens)
+    window = getattr(fig, "gptviz_window", None)
+    if (fig is None or getattr(fig, "gptviz_tokens", None) != tuple(tokens)
+            or window is None or not window[0] <= query < window[1]):
+        return attention_view(weights, tokens, query, title)
+    start, end = window
     top, bottom = fig.axes[0], fig.axes[1]
-    top.images[0].set_data(weights)
-    top.set_title(title)
+    top.images[0].set_data(weights[start:end, start:end])
+    top.set_title(_cropped_title(title, start, end, len(tokens)))
     frame = top.patches[-1]
-    frame.set_y(query - 0.5)
+    frame.set_y(query - start - 0.5)
     cmap, norm = colormaps[SEQUENTIAL], Normalize(0, max(weights[query].max(), 1e-9))
     for j, (box, label) in enumerate(zip(bottom.patches, bottom.texts, strict=True)):
         w = weights[query, j]
@@ -168,4 +219,5 @@ def update_attention_view(fig, weights, tokens, query: int, title="Attention wei
     return fig
 
 
-__all__ = ["attention_heatmap", "attention_grid", "query_attention_text", "attention_view", "update_attention_view"]
+__all__ = ["readable_tokens", "readable_window", "attention_heatmap", "attention_grid", "query_attention_text",
+           "attention_view", "update_attention_view"]

@@ -128,16 +128,19 @@ def attention_renderer(model, tokenizer, max_tokens: int = 64):
 
 def attention_explorer(model, tokenizer, text: str = "ROMEO:\nBut soft, what light through yonder window breaks?",
                        layer: int = 0, head: int = 0, max_tokens: int = 64) -> widgets.VBox:
-    """Type a text; pick a layer, a head and a token to follow: see where that token's attention goes.
+    """Type a text (several lines if you like); pick a layer, a head and a token to follow: see where that token's
+    attention goes.
 
-    The model reads the last block_size characters of the text; the picture shows the last `max_tokens`.
+    The model reads the whole text (its last block_size characters); only the picture is cropped, to the last
+    `max_tokens` tokens, and its heatmap to a window of them whose every token is labelled.
     """
     cfg = model.config
     _check_layer_head(model, layer, head)
     max_tokens = min(check_int("max_tokens", max_tokens, 1), cfg.block_size)
     shown = check_text("text", text)[-max_tokens:]
     controls = {
-        "text": widgets.Text(value=text, description="text", continuous_update=False, layout={"width": "520px"}),
+        "text": widgets.Textarea(value=text, description="text", continuous_update=False,
+                                 layout={"width": "520px", "height": "80px"}),  # several lines: keeps newlines
         "layer": widgets.IntSlider(int(layer), 0, cfg.n_layer - 1, description="layer"),
         "head": widgets.IntSlider(int(head), 0, cfg.n_head - 1, description="head"),
         "token": widgets.IntSlider(len(shown) - 1, 0, max(len(shown) - 1, 0), description="follow token"),

@@ -10,7 +10,7 @@ from collections.abc import Callable
 import ipywidgets as widgets
 from matplotlib.figure import Figure
 
-from ..plots import PALETTE, attention_heatmap, new_panels, next_token_bars, token_label
+from ..plots import PALETTE, attention_heatmap, new_panels, next_token_bars, readable_tokens, token_label
 from ..trace import inspect
 
 
@@ -112,8 +112,8 @@ def overview_figure(model, tokenizer, prompt: str, layer: int = 0, head: int = 0
     check_int("shown", shown, 2)
     trace = inspect(model, tokenizer, check_text("prompt", prompt)[-cfg.block_size:])
     T = len(trace.tokens)
-    n = min(shown, T)
     fig, (left, right) = new_panels(12.5, 5.2, 1, 2, width_ratios=[1.25, 1])
+    n = min(shown, T, readable_tokens(fig.get_figheight() * left.get_position().height))  # every token labelled
     title = f"Layer {layer}, head {head}: who looks at whom"
     if n < T:
         title += f"\n(the last {n} of {T} tokens; weights to earlier ones not shown)"
