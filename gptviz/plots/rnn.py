@@ -72,7 +72,7 @@ def gradient_panels(before: dict, after: dict, mark: int | None = None) -> Figur
 
 
 @styled
-def accuracy_vs_gap(sweep: dict, live: dict | None = None, title="Recall the first letter after a gap") -> Figure:
+def accuracy_vs_gap(sweep: dict, live: dict | None = None, title="Recall the letter after a gap") -> Figure:
     """Accuracy against the gap (log axis) for each model: the shipped sweep's mean and seed range, chance drawn.
 
     sweep: {"gaps": [...], "chance": float, "steps": int, "accuracy": {kind: [[acc per seed] or None per gap]}}.
