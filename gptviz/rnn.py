@@ -4,17 +4,26 @@ The cells are written out by hand (`rnn_step`, `lstm_step`, in `gptviz.cells`) s
 state and every LSTM gate can be recorded; `RecurrentModel.forward` runs PyTorch's fused `nn.RNN` /
 `nn.LSTM` on the same weights for speed, and a test checks the two agree.
 
-The task: read one letter, then `gap` random digits, then "?", and answer the letter::
+The task: read a few random digits, one letter, then `gap` random digits, then "?", and answer the letter::
 
-    C 2 0 3 1 1 0 2 ... 3 ?   ->  C        (chance: 1 in 8)
+    1 3 C 2 0 3 1 1 0 2 ... 3 ?   ->  C        (chance: 1 in 8)
+
+The number of digits before the letter (its `start`, 0 to MAX_START) is drawn afresh for every batch, so the
+letter is not always at the same position: a transformer with learned absolute positions cannot solve the
+task by looking at one fixed place. The `gap` is always the distance from the letter to the "?" minus one.
 
 `gradient_through_time` measures ||dloss/dh_t|| for every step t, the loss being taken at the end.
 
 The accuracy-against-gap sweep shipped in `gptviz/data/rnn_sweep.json` was made with::
 
-    OMP_NUM_THREADS=1 python -m gptviz.rnn          # a few minutes on an idle CPU core
+    OMP_NUM_THREADS=1 python -m gptviz.rnn
 
-which calls `sweep()` with the defaults below and writes the file with `save_sweep()`.
+which calls `sweep()` with the defaults below and writes the file with `save_sweep()`: each model trained for
+SWEEP_STEPS = 300 Adam steps from each of SWEEP_SEEDS = (0, 1) at every gap of SWEEP_GAPS (the RNN only up to 50,
+the transformer up to 200: both are at chance there already), then its accuracy on 1000 test sequences with the
+letter at every start. On a shared machine (2 cores, load about 20) the RNN and LSTM took 24 minutes and the
+transformer 28, run as two processes; most of it goes to the longest gaps. Every run is seeded on its own, so the
+kinds can be run in parallel processes (`sweep(kinds=...)`) and merged: the numbers are the same.
 """
 
 from __future__ import annotations
@@ -39,6 +48,7 @@ DISTRACTORS = "0123"  # the noise in between
 QUERY = "?"  # "now answer"
 VOCAB = SYMBOLS + DISTRACTORS + QUERY
 CHANCE = 1 / len(SYMBOLS)
+MAX_START = 16  # up to this many digits come before the letter: its position varies from batch to batch
 MODEL_KINDS = ("rnn", "lstm", "transformer")
 GATES = ("input", "forget", "output")
 SWEEP_PATH = Path(__file__).parent / "data" / "rnn_sweep.json"
@@ -57,14 +67,32 @@ def _check_kind(kind: str, allowed=MODEL_KINDS) -> None:
 
 # --- the task ---------------------------------------------------------------------------------
 
-def memory_task(batch_size: int, gap: int, generator: torch.Generator | None = None):
-    """`batch_size` sequences "letter, `gap` digits, ?": ids (B, gap + 2) and the letter to recall (B,)."""
+def memory_task(batch_size: int, gap: int, generator: torch.Generator | None = None, start: int | None = None):
+    """`batch_size` sequences "`start` digits, letter, `gap` digits, ?": ids (B, start + gap + 2), letters (B,).
+
+    start=None draws it from 0..MAX_START with `generator` (one start for the whole batch, so the "?" is always
+    last); the letter then sits at position `start`, gap + 1 steps before the "?".
+    """
     _check_int("batch_size", batch_size, 1)
     _check_int("gap", gap, 0)
+    if start is None:
+        start = int(torch.randint(0, MAX_START + 1, (1,), generator=generator))
+    _check_int("start", start, 0)
     first = torch.randint(0, len(SYMBOLS), (batch_size, 1), generator=generator)
-    noise = torch.randint(len(SYMBOLS), len(SYMBOLS) + len(DISTRACTORS), (batch_size, gap), generator=generator)
+    noise = torch.randint(len(SYMBOLS), len(SYMBOLS) + len(DISTRACTORS), (batch_size, start + gap),
+                          generator=generator)
     query = torch.full((batch_size, 1), VOCAB.index(QUERY))
-    return torch.cat([first, noise, query], dim=1), first[:, 0]  # (B, T), (B,)
+    ids = torch.cat([noise[:, :start], first, noise[:, start:], query], dim=1)
+    return ids, first[:, 0]  # (B, T), (B,)
+
+
+def letter_position(ids, gap: int) -> int:
+    """Where the letter sits in a batch from `memory_task`: gap + 1 steps before the "?" at the end."""
+    position = torch.as_tensor(ids).size(-1) - gap - 2
+    if position < 0:
+        raise ValueError(f"gap must be at most the sequence length - 2 = {torch.as_tensor(ids).size(-1) - 2}, "
+                         f"got {gap}")
+    return position
 
 
 def decode(ids) -> str:
@@ -156,9 +184,10 @@ def set_spectral_radius(model: RecurrentModel, radius: float) -> RecurrentModel:
 
 
 def transformer_for_task(gap: int, n_layer: int = 1, n_embd: int = 32, n_head: int = 2) -> GPT:
-    """The compact GPT, sized for the memory task: it reads the whole sequence, gap + 2 tokens."""
+    """The compact GPT, sized for the memory task: it reads the whole sequence, up to MAX_START + gap + 2 tokens."""
     _check_int("gap", gap, 0)
-    config = GPTConfig(vocab_size=len(VOCAB), block_size=gap + 2, n_layer=n_layer, n_head=n_head, n_embd=n_embd)
+    config = GPTConfig(vocab_size=len(VOCAB), block_size=MAX_START + gap + 2, n_layer=n_layer, n_head=n_head,
+                       n_embd=n_embd)
     return GPT(config)
 
 
@@ -202,8 +231,9 @@ def train_on_memory_task(model: nn.Module, gap: int, steps: int = 250, batch_siz
     _check_int("gap", gap, 0)
     _check_int("steps", steps, 1)
     _check_int("batch_size", batch_size, 1)
-    if isinstance(model, GPT) and model.config.block_size < gap + 2:
-        raise ValueError(f"gap must be at most block_size - 2 = {model.config.block_size - 2}, got {gap}")
+    if isinstance(model, GPT) and model.config.block_size < MAX_START + gap + 2:
+        raise ValueError(f"gap must be at most block_size - MAX_START - 2 = "
+                         f"{model.config.block_size - MAX_START - 2}, got {gap}")
     kind = "transformer" if isinstance(model, GPT) else model.kind
     lr = LEARNING_RATES[kind] if lr is None else lr
     if not lr > 0:
@@ -219,10 +249,15 @@ def train_on_memory_task(model: nn.Module, gap: int, steps: int = 250, batch_siz
 
 @torch.no_grad()
 def accuracy(model: nn.Module, gap: int, n: int = 1000, seed: int = 1234) -> float:
-    """Share of `n` fixed test sequences whose letter the model recalls."""
+    """Share of `n` fixed test sequences whose letter the model recalls, the letter's start spread over 0..MAX_START."""
     _check_int("n", n, 1)
-    ids, targets = memory_task(n, gap, torch.Generator().manual_seed(seed))
-    return (final_logits(model, ids).argmax(dim=1) == targets).float().mean().item()
+    generator = torch.Generator().manual_seed(seed)
+    right = 0
+    for start, size in enumerate(np.array_split(np.arange(n), MAX_START + 1)):  # every start, in equal shares
+        if len(size):
+            ids, targets = memory_task(len(size), gap, generator, start=start)
+            right += (final_logits(model, ids).argmax(dim=1) == targets).sum().item()
+    return right / n
 
 
 def run(kind: str, gap: int, steps: int = 250, seed: int = 0, keep_model: bool = True, **train_kwargs) -> MemoryRun:
@@ -268,43 +303,117 @@ def gradient_through_time(model: nn.Module, ids, targets) -> np.ndarray:
 
 
 def gradient_by_distance(model: nn.Module, gap: int, n: int = 256, seed: int = 4321) -> np.ndarray:
-    """||dloss/dh|| against distance from the loss: entry d is the step d tokens before the "?"."""
+    """||dloss/dh|| against distance from the loss: entry d is the step d tokens before the "?", for d = 0 (the
+    "?") to gap + 1 (the letter)."""
     _check_int("n", n, 1)
     ids, targets = memory_task(n, gap, torch.Generator().manual_seed(seed))
-    return gradient_through_time(model, ids, targets)[::-1].copy()
+    return gradient_through_time(model, ids, targets)[::-1][: gap + 2].copy()
+
+
+def random_rnn(radius: float, hidden_size: int = 64, seed: int = 0) -> RecurrentModel:
+    """An untrained tanh RNN with a random Gaussian recurrent matrix (the textbook picture) of spectral radius
+    `radius`."""
+    model = make_model("rnn", 0, seed, hidden_size=hidden_size)
+    with torch.no_grad():
+        model.core.weight_hh_l0.normal_(0, 1 / math.sqrt(hidden_size))
+    return set_spectral_radius(model, radius)
+
+
+def matrix_sizes(model: RecurrentModel) -> tuple[float, float]:
+    """(spectral radius, largest singular value) of the recurrent matrix W_hh (the whole matrix, all gates)."""
+    w = model.core.weight_hh_l0.detach().double()
+    return float(torch.linalg.eigvals(w).abs().max()), float(torch.linalg.matrix_norm(w, ord=2))
 
 
 def random_rnn_gradient(radius: float, length: int, hidden_size: int = 64, seed: int = 0, n: int = 64) -> np.ndarray:
     """Gradient against distance for an untrained tanh RNN whose recurrent matrix has spectral radius `radius`."""
     _check_int("length", length, 1, 1000)
-    model = make_model("rnn", length, seed, hidden_size=hidden_size)
-    with torch.no_grad():  # a random Gaussian recurrent matrix, the textbook picture
-        model.core.weight_hh_l0.normal_(0, 1 / math.sqrt(hidden_size))
-    set_spectral_radius(model, radius)
+    model = random_rnn(radius, hidden_size, seed)
     return gradient_by_distance(model.double(), length, n=n)  # float64: 0.5**100 would underflow float32
 
 
 def letter_memory(model: RecurrentModel, gap: int, example: int = 0) -> np.ndarray:
-    """How much each unit still depends on the first letter: spread (std) of h_t over the eight letters.
+    """How much each unit still depends on the letter: the spread of h_t over the eight letters, from the letter on.
 
-    The eight sequences share the same distractors (drawn from `example`) and differ only in the letter;
-    returns (T, H). A unit that has forgotten the letter reads the same whatever it was: spread 0.
+    The eight sequences share the same digits (drawn from `example`) and differ only in the letter. The spread is
+    the standard deviation, over the eight, of each unit's value: (gap + 2, H), row 0 at the letter, the last row
+    at the "?". A unit that has forgotten the letter reads the same whatever it was: spread 0.
     """
     if not isinstance(model, RecurrentModel):
         raise ValueError(f"model must be a RecurrentModel (an RNN or LSTM), got {type(model).__name__}")
-    ids, _ = memory_task(1, gap, torch.Generator().manual_seed(example))
-    ids = ids.repeat(len(SYMBOLS), 1)
-    ids[:, 0] = torch.arange(len(SYMBOLS))  # every letter, same distractors
+    ids, position = every_letter(gap, example)
     with torch.no_grad():
         hidden = torch.stack(model.unroll(ids).hidden, dim=1)  # (8, T, H)
-    return hidden.std(dim=0).numpy()
+    return hidden[:, position:].std(dim=0).numpy()
+
+
+def every_letter(gap: int, example: int = 0):
+    """One task sequence (drawn from seed `example`) written with each of the eight letters: ids (8, T) and the
+    letter's position."""
+    ids, _ = memory_task(1, gap, torch.Generator().manual_seed(example))
+    position = letter_position(ids, gap)
+    ids = ids.repeat(len(SYMBOLS), 1)
+    ids[:, position] = torch.arange(len(SYMBOLS))  # every letter, same digits
+    return ids, position
+
+
+# --- the checks the chapter asserts (each fails on a model without the property: see tests/test_rnn.py) ------
+
+def letter_vs_digits(profile, gap: int) -> float:
+    """Gradient at the letter (distance gap + 1) over the median gradient at the digits between (1..gap)."""
+    profile = np.asarray(profile, dtype=float)
+    if profile.shape != (gap + 2,):
+        raise ValueError(f"profile must have gap + 2 = {gap + 2} entries, got shape {profile.shape}")
+    return float(profile[gap + 1] / np.median(profile[1:gap + 1]))
+
+
+@torch.no_grad()
+def attention_on_letter(model: GPT, gap: int, n: int = 64, seed: int = 0) -> np.ndarray:
+    """Mean attention weight from the "?" to the letter, per head of the first block, over `n` sequences (each
+    start of the letter in turn, so the letter's position varies)."""
+    if not isinstance(model, GPT):
+        raise ValueError(f"model must be a GPT, got {type(model).__name__}")
+    _check_int("n", n, 1)
+    generator = torch.Generator().manual_seed(seed)
+    weights = []
+    with evaluating(model):
+        for start in range(n):
+            ids, _ = memory_task(1, gap, generator, start=start % (MAX_START + 1))
+            _, attention, _ = model.forward_traced(ids)  # (1, layers, heads, T, T)
+            weights.append(attention[0, 0, :, -1, letter_position(ids, gap)])  # (heads,)
+    return torch.stack(weights).mean(dim=0).numpy()
+
+
+@torch.no_grad()
+def forget_gate_memory(lstm: RecurrentModel, gap: int, units: int = 4, n: int = 64, seed: int = 0):
+    """The LSTM's `units` units whose final state depends most on the letter: their mean forget gate after the
+    letter, and the share of their cell state that survives from the letter to the "?" (product of f, averaged)."""
+    if not (isinstance(lstm, RecurrentModel) and lstm.kind == "lstm"):
+        raise ValueError(f"lstm must be an LSTM RecurrentModel, got {type(lstm).__name__}")
+    _check_int("units", units, 1, lstm.hidden_size)
+    order = np.argsort(-letter_memory(lstm, gap)[-1], kind="stable")[:units].copy()
+    ids, _ = memory_task(n, gap, torch.Generator().manual_seed(seed))
+    forget = lstm.unroll(ids).gates["forget"][:, letter_position(ids, gap) + 1:, order]  # (n, gap + 1, units)
+    return float(forget.mean()), float(forget.prod(dim=1).mean())
+
+
+def letter_gradient_at_init(kind: str, gaps, seed: int = 0, n: int = 32) -> dict[int, float]:
+    """{gap: ||dloss/dh|| at the letter} for a fresh, untrained model of this kind at each gap (float64 for the RNN,
+    whose values underflow float32)."""
+    _check_kind(kind)
+    result = {}
+    for gap in gaps:
+        model = make_model(kind, gap, seed)
+        model = model.double() if kind == "rnn" else model
+        result[gap] = float(gradient_by_distance(model, gap, n=n)[gap + 1])
+    return result
 
 
 # --- the sweep shipped with the package --------------------------------------------------------
 
 SWEEP_GAPS = (5, 10, 20, 50, 100, 200, 400)
-SWEEP_MAX_GAP = {"rnn": 100, "lstm": 400, "transformer": 200}  # the RNN is at chance long before 100
-SWEEP_STEPS = 400
+SWEEP_MAX_GAP = {"rnn": 50, "lstm": 400, "transformer": 200}  # RNN at chance from 20 on, transformer at 200
+SWEEP_STEPS = 300
 SWEEP_SEEDS = (0, 1)
 
 
@@ -312,7 +421,8 @@ def sweep(gaps=SWEEP_GAPS, kinds=MODEL_KINDS, steps: int = SWEEP_STEPS, seeds=SW
           log=print) -> dict:
     """Accuracy of every kind at every gap, each trained `steps` steps from each seed (None: gap not run)."""
     max_gap = SWEEP_MAX_GAP if max_gap is None else max_gap
-    result = {"gaps": list(gaps), "steps": steps, "seeds": list(seeds), "chance": CHANCE, "accuracy": {}}
+    result = {"gaps": list(gaps), "steps": steps, "seeds": list(seeds), "chance": CHANCE, "max_start": MAX_START,
+              "accuracy": {}}
     for kind in kinds:
         _check_kind(kind)
         result["accuracy"][kind] = []
@@ -344,7 +454,9 @@ __all__ = [
     "SYMBOLS", "DISTRACTORS", "QUERY", "VOCAB", "CHANCE", "MODEL_KINDS", "GATES", "memory_task", "decode",
     "rnn_step", "lstm_step", "TanhRNNCell", "LSTMCell", "Unrolled", "RecurrentModel", "set_spectral_radius",
     "transformer_for_task", "make_model", "final_logits", "MemoryRun", "train_on_memory_task", "accuracy", "run",
-    "gradient_through_time", "gradient_by_distance", "random_rnn_gradient", "letter_memory",
+    "gradient_through_time", "gradient_by_distance", "random_rnn_gradient", "letter_memory", "every_letter",
+    "letter_position", "MAX_START", "random_rnn", "matrix_sizes", "letter_vs_digits", "attention_on_letter",
+    "forget_gate_memory", "letter_gradient_at_init",
     "sweep", "save_sweep", "load_sweep",
 ]
 

@@ -95,18 +95,44 @@ def test_lstm_forget_bias_opens_the_forget_gate():
 # --- the task --------------------------------------------------------------------------------------
 
 def test_memory_task_layout():
-    ids, targets = rnn.memory_task(50, 7, torch.Generator().manual_seed(3))
-    assert ids.shape == (50, 9) and targets.shape == (50,)
-    assert torch.equal(ids[:, 0], targets)
+    ids, targets = rnn.memory_task(50, 7, torch.Generator().manual_seed(3), start=4)
+    assert ids.shape == (50, 4 + 9) and targets.shape == (50,)
+    assert rnn.letter_position(ids, 7) == 4
+    assert torch.equal(ids[:, 4], targets)
     assert bool((targets < len(rnn.SYMBOLS)).all())
-    noise = ids[:, 1:-1]
+    noise = torch.cat([ids[:, :4], ids[:, 5:-1]], dim=1)
     assert bool(((noise >= len(rnn.SYMBOLS)) & (noise < len(rnn.SYMBOLS) + len(rnn.DISTRACTORS))).all())
     assert bool((ids[:, -1] == rnn.VOCAB.index(rnn.QUERY)).all())
     text = rnn.decode(ids[0])
-    assert text[0] in rnn.SYMBOLS and text[-1] == "?" and set(text[1:-1]) <= set(rnn.DISTRACTORS)
-    again, _ = rnn.memory_task(50, 7, torch.Generator().manual_seed(3))
+    assert text[4] in rnn.SYMBOLS and text[-1] == "?" and set(text[:4] + text[5:-1]) <= set(rnn.DISTRACTORS)
+    again, _ = rnn.memory_task(50, 7, torch.Generator().manual_seed(3), start=4)
     assert torch.equal(ids, again)
     assert rnn.CHANCE == pytest.approx(1 / 8)
+
+
+def test_the_letter_moves_but_the_gap_does_not():
+    generator = torch.Generator().manual_seed(0)
+    starts = set()
+    for _ in range(200):
+        ids, targets = rnn.memory_task(3, 6, generator)
+        position = rnn.letter_position(ids, 6)
+        starts.add(position)
+        assert torch.equal(ids[:, position], targets)  # the letter is gap + 1 steps before the "?" ...
+        assert bool((ids[:, :position] >= len(rnn.SYMBOLS)).all())  # ... and only digits come before it
+    assert starts == set(range(rnn.MAX_START + 1))  # ... at every start from 0 to MAX_START
+
+
+def test_a_model_that_reads_one_fixed_position_is_at_chance():
+    """The confound the random start removes: reading the letter where it used to be (position 0) no longer works."""
+    class FixedPosition(torch.nn.Module):
+        def forward(self, ids):
+            return torch.nn.functional.one_hot(ids[:, 0].clamp(max=len(rnn.SYMBOLS) - 1), len(rnn.SYMBOLS)).float()
+
+    fixed = FixedPosition()
+    assert rnn.accuracy(fixed, 20) < 2 * rnn.CHANCE
+    generator = torch.Generator().manual_seed(0)
+    ids, targets = rnn.memory_task(500, 20, generator, start=0)
+    assert (fixed(ids).argmax(1) == targets).float().mean() == 1  # with the letter always first it was perfect
 
 
 def test_untrained_model_is_at_chance():
@@ -122,7 +148,7 @@ def test_rnn_learns_a_short_gap():
 
 def test_transformer_final_logits_are_the_letters():
     model = rnn.make_model("transformer", 6)
-    ids, _ = rnn.memory_task(3, 6)
+    ids, _ = rnn.memory_task(3, 6, start=rnn.MAX_START)  # the longest sequence it must read
     assert rnn.final_logits(model, ids).shape == (3, len(rnn.SYMBOLS))
     with pytest.raises(ValueError, match="gap"):
         rnn.train_on_memory_task(model, 7, steps=1)
@@ -132,9 +158,9 @@ def test_transformer_final_logits_are_the_letters():
 
 def test_gradient_matches_autograd_on_the_last_state():
     model = rnn.RecurrentModel("rnn", hidden_size=8)
-    ids, targets = rnn.memory_task(4, 3, torch.Generator().manual_seed(0))
+    ids, targets = rnn.memory_task(4, 3, torch.Generator().manual_seed(0), start=2)
     profile = rnn.gradient_through_time(model, ids, targets)
-    assert profile.shape == (5,)
+    assert profile.shape == (7,)
     # dloss/dh_T for the last state is W_head^T (softmax - one-hot), per example
     run = model.unroll(ids)
     probs = torch.softmax(run.logits, dim=1)
@@ -170,7 +196,8 @@ def test_spectral_radius_sets_the_gradient_regime():
 def test_letter_memory_fades_in_the_rnn_and_not_in_the_lstm():
     rnn_memory = rnn.letter_memory(rnn.make_model("rnn", 40, seed=0), 40)
     lstm_memory = rnn.letter_memory(rnn.make_model("lstm", 40, seed=0), 40)
-    assert rnn_memory.shape == (42, 32)
+    assert rnn_memory.shape == (42, 32)  # from the letter to the "?", whatever the start
+    assert rnn_memory[0].mean() > 0.01  # row 0 is the letter itself
     assert rnn_memory[-1].mean() < 1e-4 * rnn_memory[0].mean()
     assert lstm_memory[-1].mean() > 0.1 * lstm_memory[0].mean()
     with pytest.raises(ValueError, match="RecurrentModel"):
@@ -196,6 +223,11 @@ def test_gradient_through_time_restores_training_mode_after_an_error():
     (lambda: rnn.memory_task(0, 5), "batch_size"),
     (lambda: rnn.memory_task(4, -1), "gap"),
     (lambda: rnn.memory_task(4, 2.5), "gap"),
+    (lambda: rnn.memory_task(4, 3, start=-1), "start"),
+    (lambda: rnn.letter_position(torch.zeros(2, 5), 4), "gap"),
+    (lambda: rnn.letter_vs_digits(np.ones(5), 4), "profile"),
+    (lambda: rnn.attention_on_letter(rnn.RecurrentModel("rnn"), 5), "GPT"),
+    (lambda: rnn.forget_gate_memory(rnn.RecurrentModel("rnn"), 5), "LSTM"),
     (lambda: rnn.RecurrentModel("gru"), "kind"),
     (lambda: rnn.RecurrentModel("rnn", hidden_size=0), "hidden_size"),
     (lambda: rnn.make_model("cnn", 5), "kind"),
@@ -224,15 +256,74 @@ def test_shipped_sweep_shows_the_claims():
     result = rnn.load_sweep()
     gaps = result["gaps"]
     assert set(result["accuracy"]) == set(rnn.MODEL_KINDS)
+    assert result.get("max_start") == rnn.MAX_START  # made with the letter at a random position
 
     def mean_at(kind, gap):
         return float(np.mean(result["accuracy"][kind][gaps.index(gap)]))
 
     assert mean_at("rnn", 5) > 0.9  # the RNN solves short gaps
     assert mean_at("rnn", 50) < rnn.CHANCE + 0.1  # and fails long ones
-    assert mean_at("lstm", 50) > 0.9
+    assert mean_at("lstm", 50) > 0.6  # the LSTM learns gap 50 ...
+    assert mean_at("lstm", 100) < rnn.CHANCE + 0.1  # ... but not 100, with the same budget
     assert mean_at("lstm", 400) < mean_at("lstm", 50) - 0.3  # the LSTM, too, gives out in the end
-    assert all(np.mean(a) > 0.9 for a in result["accuracy"]["transformer"] if a is not None)
+    assert mean_at("transformer", 100) > 0.9  # the transformer solves 100 ...
+    assert mean_at("transformer", 200) < rnn.CHANCE + 0.1  # ... and, with 300 steps, not 200
+
+
+# --- the checks fail where the property is missing ---------------------------------------------------
+
+def test_vanishing_check_fails_on_an_lstm_and_holds_on_an_rnn():
+    """The notebook asserts that the RNN's gradient 50 steps back is < 1e-6 of its size at the loss."""
+    rnn_profile = rnn.gradient_by_distance(rnn.make_model("rnn", 50, seed=0), 50, n=32)
+    lstm_profile = rnn.gradient_by_distance(rnn.make_model("lstm", 50, seed=0), 50, n=32)
+    assert rnn_profile[50] < 1e-6 * rnn_profile[0]
+    assert not lstm_profile[50] < 1e-6 * lstm_profile[0]
+
+
+def test_lstm_gradient_check_fails_with_a_shut_forget_gate():
+    """The notebook asserts that the LSTM keeps > 1e-3 of its gradient over 50 steps; with f = 0.5 it does not."""
+    shut = rnn.gradient_by_distance(rnn.make_model("lstm", 50, seed=0, forget_bias=0.0), 50, n=32)
+    assert not shut[50] > 1e-3 * shut[1]
+
+
+def test_forget_gate_check_fails_with_a_shut_forget_gate():
+    """The notebook asserts mean forget gate > 0.95 and > 10 % of the memory kept; f near 0.5 fails both."""
+    shut = rnn.forget_gate_memory(rnn.make_model("lstm", 30, seed=0, forget_bias=0.0), 30)
+    assert not shut[0] > 0.95 and not shut[1] > 0.1
+    assert len(rnn.forget_gate_memory(rnn.make_model("lstm", 30, seed=0), 30)) == 2
+
+
+def test_letter_memory_check_fails_on_an_lstm_that_forgets():
+    """The notebook asserts the LSTM's letter memory at the "?" > 0.1; an LSTM with f = 0.02 forgets."""
+    forgetful = rnn.letter_memory(rnn.make_model("lstm", 50, seed=0, forget_bias=-4.0), 50).mean(axis=1)
+    assert not forgetful[-1] > 0.1
+
+
+def test_transformer_checks_fail_on_an_untrained_transformer():
+    """Letter vs digits (> 10x) and attention from "?" to the letter (> 0.5): an untrained, near-uniform model
+    fails both; uniform attention would give the letter 1/T."""
+    model = rnn.make_model("transformer", 50, seed=0)
+    profile = rnn.gradient_by_distance(model, 50, n=32)
+    assert not rnn.letter_vs_digits(profile, 50) > 10
+    on_letter = rnn.attention_on_letter(model, 50, n=17)
+    assert on_letter.shape == (2,) and not on_letter.max() > 0.5
+    assert on_letter.max() < 3 / (50 + 2)
+
+
+def test_dilution_check_fails_on_an_rnn():
+    """The notebook asserts that the untrained transformer's gradient at the letter falls with the gap, but by
+    less than 100x from gap 10 to 200 (like 1/T); an RNN's falls exponentially and fails the second part."""
+    transformer = rnn.letter_gradient_at_init("transformer", (10, 200))
+    assert 1e-2 * transformer[10] < transformer[200] < 0.5 * transformer[10]
+    recurrent = rnn.letter_gradient_at_init("rnn", (10, 200))
+    assert not recurrent[200] > 1e-2 * recurrent[10]
+
+
+def test_transformer_checks_hold_on_a_transformer_trained_briefly():
+    run = rnn.run("transformer", 12, steps=150, seed=0)
+    assert run.accuracy > 0.9
+    assert rnn.letter_vs_digits(rnn.gradient_by_distance(run.model, 12, n=32), 12) > 10
+    assert rnn.attention_on_letter(run.model, 12, n=17).max() > 0.5
 
 
 # --- pictures and explorers ------------------------------------------------------------------------

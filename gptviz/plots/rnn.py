@@ -72,7 +72,7 @@ def gradient_panels(before: dict, after: dict, mark: int | None = None) -> Figur
 
 
 @styled
-def accuracy_vs_gap(sweep: dict, live: dict | None = None, title="Recall the first letter after a gap") -> Figure:
+def accuracy_vs_gap(sweep: dict, live: dict | None = None, title="Recall the letter after a gap") -> Figure:
     """Accuracy against the gap (log axis) for each model: the shipped sweep's mean and seed range, chance drawn.
 
     sweep: {"gaps": [...], "chance": float, "steps": int, "accuracy": {kind: [[acc per seed] or None per gap]}}.
@@ -129,10 +129,11 @@ def task_losses(losses: dict, chance_loss: float | None = None, title="Training 
 
 
 @styled
-def lstm_gates(gates: dict, tokens: str, cell=None, order=None, title="What the LSTM keeps and forgets") -> Figure:
-    """Heatmaps (units x steps) of the input, forget and output gates for one sequence, and the cell state.
+def lstm_gates(gates: dict, tokens: str, cell=None, order=None, title="What the LSTM keeps and forgets",
+               cell_title="cell state c (the memory)") -> Figure:
+    """Heatmaps (units x steps) of the input, forget and output gates for one sequence, and a cell-state panel.
 
-    gates: {"input", "forget", "output": array (T, H)}; cell: optional (T, H) cell state;
+    gates: {"input", "forget", "output": array (T, H)}; cell: optional (T, H) array drawn under `cell_title`;
     order: optional unit order (default: the units that keep most, highest mean forget gate, on top).
     """
     names = [name for name in ("input", "forget", "output") if name in gates]
@@ -155,7 +156,7 @@ def lstm_gates(gates: dict, tokens: str, cell=None, order=None, title="What the 
             values = np.asarray(cell, dtype=float)[:, order].T
             bound = max(1e-6, float(np.abs(values).max()))
             image = ax.imshow(values, aspect="auto", cmap=DIVERGING, vmin=-bound, vmax=bound, interpolation="nearest")
-            ax.set_title("cell state c (the memory)", loc="left")
+            ax.set_title(cell_title, loc="left")
         else:
             image = ax.imshow(arrays[name][:, order].T, aspect="auto", vmin=0, vmax=1, interpolation="nearest")
             ax.set_title(f"{name} gate (0 = shut, 1 = open)", loc="left")
@@ -171,7 +172,10 @@ def lstm_gates(gates: dict, tokens: str, cell=None, order=None, title="What the 
 
 @styled
 def letter_memory_curves(memories: dict, title="Does the state still know the first letter?", ax=None) -> Figure:
-    """Log-scale spread of the hidden state over the eight possible letters, against the step ({kind: (T,)})."""
+    """Log-scale spread of the hidden state over the eight possible letters, against the step ({kind: (T,)}).
+
+    The spread at a step: the standard deviation of each unit over the eight letters (same digits), averaged over units.
+    """
     if not memories:
         raise ValueError("memories must hold at least one curve")
     fig, ax = new_figure(7.0, 4.2, ax=ax)
@@ -180,8 +184,8 @@ def letter_memory_curves(memories: dict, title="Does the state still know the fi
         colour, label, _ = _style(key, index)
         ax.plot(np.arange(len(values)), np.where(values > 0, values, np.nan), color=colour, label=label)
     ax.set_yscale("log")
-    ax.set(xlabel="step (0 = the letter, last = the question mark)", ylabel="spread of h over the 8 letters",
-           title=title)
+    ax.set(xlabel="steps after the letter (0 = the letter, last = the question mark)",
+           ylabel="spread of h: std over the 8 letters,\nmean over units (log scale)", title=title)
     ax.grid(True)
     ax.legend(loc="lower left")
     return fig

@@ -7,7 +7,7 @@ import torch
 from matplotlib.figure import Figure
 
 from ..plots.rnn import lstm_gates, spectral_radius_plot
-from ..rnn import SYMBOLS, decode, letter_memory, memory_task, random_rnn_gradient
+from ..rnn import SYMBOLS, decode, every_letter, letter_memory, memory_task, random_rnn_gradient
 from .core import check_float, check_int, explorer
 
 
@@ -29,20 +29,26 @@ def vanishing_gradient_explorer(radius: float = 0.9, gap: int = 60) -> widgets.V
 
 
 def gates_figure(lstm, gap: int, example: int = 0) -> Figure:
-    """The trained LSTM's gates and cell state on one memory-task sequence of this gap, with its answer.
+    """The trained LSTM's gates on one memory-task sequence of this gap, with its answer, and the part of its cell
+    state that depends on the letter: c minus the mean of c over the same digits with each of the eight letters.
 
     Units are sorted so that those whose state depends most on the letter at the end are on top.
     """
-    ids, target = memory_task(1, gap, torch.Generator().manual_seed(example))
+    ids, position = every_letter(gap, example)  # (8, T): the sequence written with each letter
+    target = memory_task(1, gap, torch.Generator().manual_seed(example))[1].item()  # the sequence's own letter
     with torch.no_grad():
         run = lstm.unroll(ids)
-    answer = SYMBOLS[run.logits.argmax(dim=1).item()]
-    verdict = "right" if answer == SYMBOLS[target.item()] else "wrong"
-    gates = {name: value[0] for name, value in run.gates.items()}  # (T, H) each
-    cell = torch.stack(run.cells, dim=1)[0]  # (T, H)
+    answer = SYMBOLS[run.logits[target].argmax().item()]
+    verdict = "right" if answer == SYMBOLS[target] else "wrong"
+    gates = {name: value[target] for name, value in run.gates.items()}  # (T, H) each
+    cells = torch.stack(run.cells, dim=1)  # (8, T, H)
+    letter_part = cells[target] - cells.mean(dim=0)  # (T, H): zero before the letter
     order = letter_memory(lstm, gap, example)[-1].argsort()[::-1]
-    title = f"LSTM on '{decode(ids[0][:12])}…?'  gap {gap}: answers {answer} ({verdict})"
-    return lstm_gates(gates, decode(ids[0]), cell=cell, order=order.copy(), title=title)
+    text = decode(ids[target])
+    shown = text[: position + 12] + ("…" if len(text) > position + 13 else "") + "?"
+    title = f"LSTM on '{shown}'  gap {gap}: answers {answer} ({verdict})"
+    return lstm_gates(gates, text, cell=letter_part, order=order.copy(), title=title,
+                      cell_title="cell state c minus its mean over the 8 letters: the part that depends on the letter")
 
 
 def gate_explorer(lstm, gap: int = 50, max_gap: int = 150) -> widgets.VBox:
