@@ -12,7 +12,7 @@ The number of digits before the letter (its `start`, 0 to MAX_START) is drawn af
 letter is not always at the same position: a transformer with learned absolute positions cannot solve the
 task by looking at one fixed place. The `gap` is always the distance from the letter to the "?" minus one.
 
-`gradient_through_time` measures ||dloss/dh_t|| for every step t, the loss being taken at the end.
+`gptviz.bptt` measures ||dloss/dh_t|| for every step t, the loss being taken at the end.
 
 The accuracy-against-gap sweep shipped in `gptviz/data/rnn_sweep.json` was made with::
 
@@ -29,7 +29,6 @@ kinds can be run in parallel processes (`sweep(kinds=...)`) and merged: the numb
 from __future__ import annotations
 
 import json
-import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -269,69 +268,6 @@ def run(kind: str, gap: int, steps: int = 250, seed: int = 0, keep_model: bool =
     return MemoryRun(kind, gap, accuracy(model, gap), losses, seconds, model if keep_model else None)
 
 
-# --- gradients through time -------------------------------------------------------------------
-
-def gradient_through_time(model: nn.Module, ids, targets) -> np.ndarray:
-    """||dloss/dh_t|| for t = 0..T-1 (mean over the batch), the loss being cross-entropy at the last step.
-
-    h_t is the RNN's or LSTM's hidden state after reading token t; for the transformer it is token t's
-    vector as it enters the first block (embedding plus position). Index T-1-t is the distance from the loss.
-    """
-    ids = torch.as_tensor(ids)
-    targets = torch.as_tensor(targets)
-    if ids.dim() != 2 or targets.shape != (ids.size(0),):
-        raise ValueError(f"ids must be (B, T) and targets (B,), got {tuple(ids.shape)} and {tuple(targets.shape)}")
-    with evaluating(model):
-        if isinstance(model, GPT):
-            captured = []
-            hook = model.drop.register_forward_hook(lambda _m, _i, out: captured.append(out))
-            try:
-                logits = final_logits(model, ids)
-            finally:
-                hook.remove()
-            states = [captured[0]]  # (B, T, C)
-        else:
-            out = model.unroll(ids)
-            logits, states = out.logits, out.hidden
-        loss = F.cross_entropy(logits, targets, reduction="sum")  # sum: each example's own gradient
-        grads = torch.autograd.grad(loss, states)
-    if isinstance(model, GPT):
-        norms = grads[0].norm(dim=-1)  # (B, T)
-    else:
-        norms = torch.stack([g.norm(dim=-1) for g in grads], dim=1)  # (B, T)
-    return norms.mean(dim=0).detach().numpy()
-
-
-def gradient_by_distance(model: nn.Module, gap: int, n: int = 256, seed: int = 4321) -> np.ndarray:
-    """||dloss/dh|| against distance from the loss: entry d is the step d tokens before the "?", for d = 0 (the
-    "?") to gap + 1 (the letter)."""
-    _check_int("n", n, 1)
-    ids, targets = memory_task(n, gap, torch.Generator().manual_seed(seed))
-    return gradient_through_time(model, ids, targets)[::-1][: gap + 2].copy()
-
-
-def random_rnn(radius: float, hidden_size: int = 64, seed: int = 0) -> RecurrentModel:
-    """An untrained tanh RNN with a random Gaussian recurrent matrix (the textbook picture) of spectral radius
-    `radius`."""
-    model = make_model("rnn", 0, seed, hidden_size=hidden_size)
-    with torch.no_grad():
-        model.core.weight_hh_l0.normal_(0, 1 / math.sqrt(hidden_size))
-    return set_spectral_radius(model, radius)
-
-
-def matrix_sizes(model: RecurrentModel) -> tuple[float, float]:
-    """(spectral radius, largest singular value) of the recurrent matrix W_hh (the whole matrix, all gates)."""
-    w = model.core.weight_hh_l0.detach().double()
-    return float(torch.linalg.eigvals(w).abs().max()), float(torch.linalg.matrix_norm(w, ord=2))
-
-
-def random_rnn_gradient(radius: float, length: int, hidden_size: int = 64, seed: int = 0, n: int = 64) -> np.ndarray:
-    """Gradient against distance for an untrained tanh RNN whose recurrent matrix has spectral radius `radius`."""
-    _check_int("length", length, 1, 1000)
-    model = random_rnn(radius, hidden_size, seed)
-    return gradient_by_distance(model.double(), length, n=n)  # float64: 0.5**100 would underflow float32
-
-
 def letter_memory(model: RecurrentModel, gap: int, example: int = 0) -> np.ndarray:
     """How much each unit still depends on the letter: the spread of h_t over the eight letters, from the letter on.
 
@@ -358,14 +294,6 @@ def every_letter(gap: int, example: int = 0):
 
 
 # --- the checks the chapter asserts (each fails on a model without the property: see tests/test_rnn.py) ------
-
-def letter_vs_digits(profile, gap: int) -> float:
-    """Gradient at the letter (distance gap + 1) over the median gradient at the digits between (1..gap)."""
-    profile = np.asarray(profile, dtype=float)
-    if profile.shape != (gap + 2,):
-        raise ValueError(f"profile must have gap + 2 = {gap + 2} entries, got shape {profile.shape}")
-    return float(profile[gap + 1] / np.median(profile[1:gap + 1]))
-
 
 @torch.no_grad()
 def attention_on_letter(model: GPT, gap: int, n: int = 64, seed: int = 0) -> np.ndarray:
@@ -395,18 +323,6 @@ def forget_gate_memory(lstm: RecurrentModel, gap: int, units: int = 4, n: int = 
     ids, _ = memory_task(n, gap, torch.Generator().manual_seed(seed))
     forget = lstm.unroll(ids).gates["forget"][:, letter_position(ids, gap) + 1:, order]  # (n, gap + 1, units)
     return float(forget.mean()), float(forget.prod(dim=1).mean())
-
-
-def letter_gradient_at_init(kind: str, gaps, seed: int = 0, n: int = 32) -> dict[int, float]:
-    """{gap: ||dloss/dh|| at the letter} for a fresh, untrained model of this kind at each gap (float64 for the RNN,
-    whose values underflow float32)."""
-    _check_kind(kind)
-    result = {}
-    for gap in gaps:
-        model = make_model(kind, gap, seed)
-        model = model.double() if kind == "rnn" else model
-        result[gap] = float(gradient_by_distance(model, gap, n=n)[gap + 1])
-    return result
 
 
 # --- the sweep shipped with the package --------------------------------------------------------
@@ -454,9 +370,9 @@ __all__ = [
     "SYMBOLS", "DISTRACTORS", "QUERY", "VOCAB", "CHANCE", "MODEL_KINDS", "GATES", "memory_task", "decode",
     "rnn_step", "lstm_step", "TanhRNNCell", "LSTMCell", "Unrolled", "RecurrentModel", "set_spectral_radius",
     "transformer_for_task", "make_model", "final_logits", "MemoryRun", "train_on_memory_task", "accuracy", "run",
-    "gradient_through_time", "gradient_by_distance", "random_rnn_gradient", "letter_memory", "every_letter",
-    "letter_position", "MAX_START", "random_rnn", "matrix_sizes", "letter_vs_digits", "attention_on_letter",
-    "forget_gate_memory", "letter_gradient_at_init",
+    "letter_memory", "every_letter",
+    "letter_position", "MAX_START", "attention_on_letter",
+    "forget_gate_memory",
     "sweep", "save_sweep", "load_sweep",
 ]
 

@@ -8,7 +8,7 @@ import pytest
 import torch
 from matplotlib.figure import Figure
 
-from gptviz import plots, rnn, widgets
+from gptviz import bptt, plots, rnn, widgets
 
 
 @pytest.fixture(autouse=True)
@@ -159,7 +159,7 @@ def test_transformer_final_logits_are_the_letters():
 def test_gradient_matches_autograd_on_the_last_state():
     model = rnn.RecurrentModel("rnn", hidden_size=8)
     ids, targets = rnn.memory_task(4, 3, torch.Generator().manual_seed(0), start=2)
-    profile = rnn.gradient_through_time(model, ids, targets)
+    profile = bptt.gradient_through_time(model, ids, targets)
     assert profile.shape == (7,)
     # dloss/dh_T for the last state is W_head^T (softmax - one-hot), per example
     run = model.unroll(ids)
@@ -170,15 +170,15 @@ def test_gradient_matches_autograd_on_the_last_state():
 
 
 def test_rnn_gradient_vanishes_and_lstm_gradient_survives_at_init():
-    rnn_profile = rnn.gradient_by_distance(rnn.make_model("rnn", 50, seed=0), 50, n=64)
-    lstm_profile = rnn.gradient_by_distance(rnn.make_model("lstm", 50, seed=0), 50, n=64)
+    rnn_profile = bptt.gradient_by_distance(rnn.make_model("rnn", 50, seed=0), 50, n=64)
+    lstm_profile = bptt.gradient_by_distance(rnn.make_model("lstm", 50, seed=0), 50, n=64)
     assert rnn_profile[50] < 1e-6 * rnn_profile[0]
     assert lstm_profile[50] > 1e-2 * lstm_profile[1]
     assert lstm_profile[50] > 1e4 * rnn_profile[50]
 
 
 def test_transformer_gradient_does_not_decay_with_distance():
-    profile = rnn.gradient_by_distance(rnn.make_model("transformer", 40, seed=0), 40, n=32)
+    profile = bptt.gradient_by_distance(rnn.make_model("transformer", 40, seed=0), 40, n=32)
     earlier = profile[1:]  # distance 0 also has the direct residual path
     assert earlier.min() > 0.2 * earlier.max()
 
@@ -187,8 +187,8 @@ def test_spectral_radius_sets_the_gradient_regime():
     model = rnn.RecurrentModel("rnn", hidden_size=20)
     rnn.set_spectral_radius(model, 0.7)
     assert torch.linalg.eigvals(model.core.weight_hh_l0).abs().max().item() == pytest.approx(0.7, rel=1e-4)
-    small = rnn.random_rnn_gradient(0.5, 60, n=8)
-    large = rnn.random_rnn_gradient(2.0, 60, n=8)
+    small = bptt.random_rnn_gradient(0.5, 60, n=8)
+    large = bptt.random_rnn_gradient(2.0, 60, n=8)
     assert small[60] < 1e-10 * small[0]
     assert large[60] > 1e3 * large[0]
 
@@ -207,15 +207,15 @@ def test_letter_memory_fades_in_the_rnn_and_not_in_the_lstm():
 def test_gradient_through_time_rejects_bad_shapes():
     model = rnn.RecurrentModel("rnn")
     with pytest.raises(ValueError, match="ids must be"):
-        rnn.gradient_through_time(model, torch.zeros(5, dtype=torch.long), torch.zeros(5, dtype=torch.long))
+        bptt.gradient_through_time(model, torch.zeros(5, dtype=torch.long), torch.zeros(5, dtype=torch.long))
     with pytest.raises(ValueError, match="targets"):
-        rnn.gradient_through_time(model, torch.zeros(2, 4, dtype=torch.long), torch.zeros(3, dtype=torch.long))
+        bptt.gradient_through_time(model, torch.zeros(2, 4, dtype=torch.long), torch.zeros(3, dtype=torch.long))
 
 
 def test_gradient_through_time_restores_training_mode_after_an_error():
     model = rnn.RecurrentModel("rnn").train()
     with pytest.raises(IndexError):  # a target outside the classes fails inside the loss
-        rnn.gradient_through_time(model, torch.zeros(2, 4, dtype=torch.long), torch.full((2,), 99))
+        bptt.gradient_through_time(model, torch.zeros(2, 4, dtype=torch.long), torch.full((2,), 99))
     assert model.training
 
 
@@ -225,7 +225,7 @@ def test_gradient_through_time_restores_training_mode_after_an_error():
     (lambda: rnn.memory_task(4, 2.5), "gap"),
     (lambda: rnn.memory_task(4, 3, start=-1), "start"),
     (lambda: rnn.letter_position(torch.zeros(2, 5), 4), "gap"),
-    (lambda: rnn.letter_vs_digits(np.ones(5), 4), "profile"),
+    (lambda: bptt.letter_vs_digits(np.ones(5), 4), "profile"),
     (lambda: rnn.attention_on_letter(rnn.RecurrentModel("rnn"), 5), "GPT"),
     (lambda: rnn.forget_gate_memory(rnn.RecurrentModel("rnn"), 5), "LSTM"),
     (lambda: rnn.RecurrentModel("gru"), "kind"),
@@ -235,7 +235,7 @@ def test_gradient_through_time_restores_training_mode_after_an_error():
     (lambda: rnn.train_on_memory_task(rnn.RecurrentModel("rnn"), 5, steps=0), "steps"),
     (lambda: rnn.train_on_memory_task(rnn.RecurrentModel("rnn"), 5, steps=1, lr=0), "lr"),
     (lambda: rnn.accuracy(rnn.RecurrentModel("rnn"), 5, n=0), "n"),
-    (lambda: rnn.random_rnn_gradient(0.9, 0), "length"),
+    (lambda: bptt.random_rnn_gradient(0.9, 0), "length"),
     (lambda: rnn.TanhRNNCell(0, 4), "input_size"),
 ])
 def test_bad_inputs_raise_value_error(call, match):
@@ -274,15 +274,15 @@ def test_shipped_sweep_shows_the_claims():
 
 def test_vanishing_check_fails_on_an_lstm_and_holds_on_an_rnn():
     """The notebook asserts that the RNN's gradient 50 steps back is < 1e-6 of its size at the loss."""
-    rnn_profile = rnn.gradient_by_distance(rnn.make_model("rnn", 50, seed=0), 50, n=32)
-    lstm_profile = rnn.gradient_by_distance(rnn.make_model("lstm", 50, seed=0), 50, n=32)
+    rnn_profile = bptt.gradient_by_distance(rnn.make_model("rnn", 50, seed=0), 50, n=32)
+    lstm_profile = bptt.gradient_by_distance(rnn.make_model("lstm", 50, seed=0), 50, n=32)
     assert rnn_profile[50] < 1e-6 * rnn_profile[0]
     assert not lstm_profile[50] < 1e-6 * lstm_profile[0]
 
 
 def test_lstm_gradient_check_fails_with_a_shut_forget_gate():
     """The notebook asserts that the LSTM keeps > 1e-3 of its gradient over 50 steps; with f = 0.5 it does not."""
-    shut = rnn.gradient_by_distance(rnn.make_model("lstm", 50, seed=0, forget_bias=0.0), 50, n=32)
+    shut = bptt.gradient_by_distance(rnn.make_model("lstm", 50, seed=0, forget_bias=0.0), 50, n=32)
     assert not shut[50] > 1e-3 * shut[1]
 
 
@@ -303,8 +303,8 @@ def test_transformer_checks_fail_on_an_untrained_transformer():
     """Letter vs digits (> 10x) and attention from "?" to the letter (> 0.5): an untrained, near-uniform model
     fails both; uniform attention would give the letter 1/T."""
     model = rnn.make_model("transformer", 50, seed=0)
-    profile = rnn.gradient_by_distance(model, 50, n=32)
-    assert not rnn.letter_vs_digits(profile, 50) > 10
+    profile = bptt.gradient_by_distance(model, 50, n=32)
+    assert not bptt.letter_vs_digits(profile, 50) > 10
     on_letter = rnn.attention_on_letter(model, 50, n=17)
     assert on_letter.shape == (2,) and not on_letter.max() > 0.5
     assert on_letter.max() < 3 / (50 + 2)
@@ -313,16 +313,16 @@ def test_transformer_checks_fail_on_an_untrained_transformer():
 def test_dilution_check_fails_on_an_rnn():
     """The notebook asserts that the untrained transformer's gradient at the letter falls with the gap, but by
     less than 100x from gap 10 to 200 (like 1/T); an RNN's falls exponentially and fails the second part."""
-    transformer = rnn.letter_gradient_at_init("transformer", (10, 200))
+    transformer = bptt.letter_gradient_at_init("transformer", (10, 200))
     assert 1e-2 * transformer[10] < transformer[200] < 0.5 * transformer[10]
-    recurrent = rnn.letter_gradient_at_init("rnn", (10, 200))
+    recurrent = bptt.letter_gradient_at_init("rnn", (10, 200))
     assert not recurrent[200] > 1e-2 * recurrent[10]
 
 
 def test_transformer_checks_hold_on_a_transformer_trained_briefly():
     run = rnn.run("transformer", 12, steps=150, seed=0)
     assert run.accuracy > 0.9
-    assert rnn.letter_vs_digits(rnn.gradient_by_distance(run.model, 12, n=32), 12) > 10
+    assert bptt.letter_vs_digits(bptt.gradient_by_distance(run.model, 12, n=32), 12) > 10
     assert rnn.attention_on_letter(run.model, 12, n=17).max() > 0.5
 
 

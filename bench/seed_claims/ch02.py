@@ -6,7 +6,7 @@ import math
 
 import torch
 
-from gptviz import rnn
+from gptviz import bptt, rnn
 
 GAP, SHORT_GAP = 50, 5  # the chapter's gaps
 STEPS = {"rnn": 200, "lstm": 400, "transformer": 300}  # the notebook's training steps at gap 50 (300 at gap 5)
@@ -16,12 +16,12 @@ def claims(seed: int, shared: dict) -> dict[str, tuple[float, float | None]]:
     """Chapter 02's checks as (value, threshold): the check is value > threshold (None: shown, not asserted)."""
     torch.set_num_threads(1)  # as the notebook does
     fresh = {kind: rnn.make_model(kind, GAP, seed=seed) for kind in rnn.MODEL_KINDS}
-    before = {kind: rnn.gradient_by_distance(m, GAP) for kind, m in fresh.items()}
+    before = {kind: bptt.gradient_by_distance(m, GAP) for kind, m in fresh.items()}
     runs = {"rnn": rnn.run("rnn", GAP, steps=STEPS["rnn"], seed=seed),
             "lstm": rnn.run("lstm", GAP, steps=STEPS["lstm"], seed=seed),
             "transformer": rnn.run("transformer", GAP, steps=STEPS["transformer"], seed=seed)}
     short = {kind: rnn.run(kind, SHORT_GAP, steps=300, seed=seed) for kind in ("rnn", "lstm")}
-    after = {kind: rnn.gradient_by_distance(r.model, GAP) for kind, r in runs.items()}
+    after = {kind: bptt.gradient_by_distance(r.model, GAP) for kind, r in runs.items()}
     memory = {kind: rnn.letter_memory(runs[kind].model, GAP).mean(axis=1) for kind in ("rnn", "lstm")}
     trained = after["transformer"]
     forget, kept = rnn.forget_gate_memory(runs["lstm"].model, GAP)
@@ -39,7 +39,7 @@ def claims(seed: int, shared: dict) -> dict[str, tuple[float, float | None]]:
         "RNN letter memory end/start < 1e-3 (log10)": (-log(max(memory["rnn"][-1], 1e-30) / memory["rnn"][0]), 3),
         "LSTM letter memory at the end > 0.1": (memory["lstm"][-1], 0.1),
         "transformer gradient letter/last > 1": (trained[GAP + 1] / trained[0], 1),
-        "transformer gradient letter / median digit > 10": (rnn.letter_vs_digits(trained, GAP), 10),
+        "transformer gradient letter / median digit > 10": (bptt.letter_vs_digits(trained, GAP), 10),
         "RNN accuracy gap 5 > 4x chance": (short["rnn"].accuracy, 4 * rnn.CHANCE),
         "LSTM accuracy gap 5 > 4x chance": (short["lstm"].accuracy, 4 * rnn.CHANCE),
         "RNN accuracy gap 50 < chance + 0.1": (-runs["rnn"].accuracy, -(rnn.CHANCE + 0.1)),

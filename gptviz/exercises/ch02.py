@@ -7,7 +7,7 @@ import math
 import numpy as np
 import torch
 
-from .. import rnn
+from .. import bptt, rnn
 from .core import Exercise, Wrong, register
 from .kinds import describe, function, near, number, prediction
 
@@ -100,7 +100,7 @@ def one_outcome(guess) -> str:
 
 def radius_outcome(radius: float = PREDICT_RADIUS, distance: int = PREDICT_DISTANCE) -> tuple[str, float]:
     """What an untrained tanh RNN's gradient does over `distance` steps: the verdict and the ratio far / at the loss."""
-    profile = rnn.random_rnn_gradient(radius, distance)
+    profile = bptt.random_rnn_gradient(radius, distance)
     ratio = float(profile[distance] / profile[0])
     return ("vanishes" if ratio < 1e-3 else "explodes" if ratio > 1e3 else "survives"), ratio
 
@@ -118,7 +118,7 @@ register(Exercise(
     title="Spectral radius exactly 1: does the gradient vanish, survive or explode over 100 steps?",
     check=prediction(one_outcome, reveal_radius),
     code='prediction = "survives"  # or "vanishes", "explodes": your guess, before measuring\n'
-         "profile = gptviz.rnn.random_rnn_gradient(1.0, 100)\n"
+         "profile = gptviz.bptt.random_rnn_gradient(1.0, 100)\n"
          'print(f"measured: gradient 100 steps back / at the loss = {profile[100] / profile[0]:.0e}")',
     explanation="Any of the three is a valid prediction; the check then measures an untrained tanh RNN whose "
                 "recurrent matrix has spectral radius 1. Linear theory says radius 1 keeps the size; tanh only "

@@ -6,8 +6,9 @@ import ipywidgets as widgets
 import torch
 from matplotlib.figure import Figure
 
+from ..bptt import random_rnn_gradient
 from ..plots.rnn import lstm_gates, spectral_radius_plot
-from ..rnn import SYMBOLS, decode, every_letter, letter_memory, memory_task, random_rnn_gradient
+from ..rnn import SYMBOLS, decode, every_letter, letter_memory, memory_task
 from .core import check_float, check_int, explorer
 
 
