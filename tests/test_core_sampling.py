@@ -5,6 +5,7 @@ import pytest
 import torch
 
 import gptviz
+import gptviz.decoding
 import gptviz.sampling
 from gptviz.sampling import filter_probs
 
@@ -135,8 +136,8 @@ def test_generation_runs_on_one_thread_and_gives_the_threads_back(tiny_model, to
     torch.set_num_threads(2)
     try:
         gptviz.generate(tiny_model, tok, "ROMEO:", 5, seed=0)
-        gptviz.sampling.sample_texts(tiny_model, tok, "ROMEO:", 2, 5, seed=0)
-        gptviz.sampling.beam_search(tiny_model, tok, "ROMEO:", 5, 2)
+        gptviz.decoding.sample_texts(tiny_model, tok, "ROMEO:", 2, 5, seed=0)
+        gptviz.decoding.beam_search(tiny_model, tok, "ROMEO:", 5, 2)
         assert torch.get_num_threads() == 2
     finally:
         torch.set_num_threads(threads)

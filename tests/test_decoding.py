@@ -139,7 +139,7 @@ CONFIDENT, HESITANT = "ROMEO:\nBut soft, what light through yonder windo", "ROME
 
 
 def test_top_p_adapts_on_the_shipped_model_only(pretrained, tiny_config, tok):
-    from gptviz.sampling import confident_vs_hesitant, top_p_adapts
+    from gptviz.decoding import confident_vs_hesitant, top_p_adapts
     model, ptok = pretrained
     found = confident_vs_hesitant(model, ptok, CONFIDENT, HESITANT, 0.9)
     assert top_p_adapts(found)
@@ -151,13 +151,13 @@ def test_top_p_adapts_on_the_shipped_model_only(pretrained, tiny_config, tok):
 
 
 def test_nucleus_size_matches_filter_probs():
-    from gptviz.sampling import nucleus_size
+    from gptviz.decoding import nucleus_size
     probs = np.array([0.5, 0.3, 0.15, 0.05])
     assert [nucleus_size(probs, p) for p in (0.4, 0.5, 0.79, 0.81, 0.96, 1.0)] == [1, 1, 2, 3, 4, 4]
 
 
 def test_outsiders_where_unsure_holds_on_the_model_and_fails_on_a_flat_one(pretrained, tiny_config, tok):
-    from gptviz.sampling import outsiders_where_unsure, surprise_entropy
+    from gptviz.decoding import outsiders_where_unsure, surprise_entropy
     model, ptok = pretrained
     assert outsiders_where_unsure(generation_steps(model, ptok, "ROMEO:\n", 200, temperature=0.8, seed=3))
     flat = generation_steps(flat_model(tiny_config), tok, "ROMEO:", 60, temperature=1.0, seed=0)
@@ -178,7 +178,7 @@ def test_stop_sequence_on_the_shipped_model_ends_a_speech(pretrained):
 # --------------------------------------------------------------------------- beam search
 
 def test_beam_of_width_one_is_greedy_and_its_score_is_the_rescored_logprob(tiny_model, tok):
-    from gptviz.sampling import beam_search, sequence_logprob
+    from gptviz.decoding import beam_search, sequence_logprob
     greedy = gptviz.generate(tiny_model, tok, "ROMEO:", 20, temperature=0)
     text, score = beam_search(tiny_model, tok, "ROMEO:", 20, beam_width=1)
     assert text == greedy
@@ -189,7 +189,7 @@ def test_beam_of_width_one_is_greedy_and_its_score_is_the_rescored_logprob(tiny_
 
 
 def test_beam_vs_greedy_check_passes_for_the_beam_and_fails_for_a_sample(pretrained):
-    from gptviz.sampling import beam_search, beam_vs_greedy
+    from gptviz.decoding import beam_search, beam_vs_greedy
     model, tok = pretrained
     text, score = beam_search(model, tok, "ROMEO:\n", 80, beam_width=4)
     beam, greedy = beam_vs_greedy(model, tok, "ROMEO:\n", text)
@@ -200,7 +200,7 @@ def test_beam_vs_greedy_check_passes_for_the_beam_and_fails_for_a_sample(pretrai
 
 
 def test_sequence_logprob_adds_the_log_probabilities(tiny_model, tok):
-    from gptviz.sampling import sequence_logprob
+    from gptviz.decoding import sequence_logprob
     first = np.log(gptviz.next_token_probs(tiny_model, tok, "ROMEO:")[tok.stoi["\n"]])
     second = np.log(gptviz.next_token_probs(tiny_model, tok, "ROMEO:\n")[tok.stoi["B"]])
     assert sequence_logprob(tiny_model, tok, "ROMEO:", "\nB") == pytest.approx(first + second, abs=1e-5)
@@ -212,7 +212,7 @@ def test_sequence_logprob_adds_the_log_probabilities(tiny_model, tok):
 @pytest.mark.parametrize("kwargs, name", [(dict(beam_width=0), "beam_width"), (dict(max_new_tokens=0), "max_new"),
                                           (dict(max_new_tokens=40), "max_new_tokens")])
 def test_beam_search_arguments_are_checked(tiny_model, tok, kwargs, name):
-    from gptviz.sampling import beam_search
+    from gptviz.decoding import beam_search
     with pytest.raises(ValueError, match=name):
         beam_search(tiny_model, tok, "ROMEO:", **{"max_new_tokens": 5, **kwargs})
 
@@ -220,7 +220,7 @@ def test_beam_search_arguments_are_checked(tiny_model, tok, kwargs, name):
 # --------------------------------------------------------------------------- many samples at once
 
 def test_sample_texts_draw_from_the_filtered_distribution(tiny_model, tok):
-    from gptviz.sampling import sample_texts
+    from gptviz.decoding import sample_texts
     texts = sample_texts(tiny_model, tok, "ROMEO:", 6, 20, temperature=1.0, seed=0)
     assert len(texts) == 6 and all(len(t) == 20 for t in texts) and len(set(texts)) > 1
     assert texts == sample_texts(tiny_model, tok, "ROMEO:", 6, 20, temperature=1.0, seed=0)

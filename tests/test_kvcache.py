@@ -71,7 +71,7 @@ def test_kv_cache_is_faster_and_equal_on_the_shipped_model(pretrained):
 
 
 def test_kv_cache_size_formula_matches_the_cache_tensors(tiny_model, tok, text, pretrained):
-    from gptviz.sampling import cache_tensor_bytes, filled_cache, kv_cache_bytes
+    from gptviz.decoding import cache_tensor_bytes, filled_cache, kv_cache_bytes
     c = tiny_model.config
     full = filled_cache(tiny_model, tok, text[: c.block_size])
     assert len(full) == c.block_size

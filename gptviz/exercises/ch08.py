@@ -5,17 +5,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from ..sampling import (
-    beam_search,
-    cache_tensor_bytes,
-    filled_cache,
-    filter_probs,
-    generate,
-    next_token_probs,
-    penalize_repeats,
-    repetition_rate,
-    sample_texts,
-)
+from ..decoding import beam_search, cache_tensor_bytes, filled_cache, sample_texts
+from ..sampling import filter_probs, generate, next_token_probs, penalize_repeats, repetition_rate
 from .core import Exercise, Wrong, register
 from .kinds import describe, function, near, number, prediction, pretrained
 
