@@ -73,6 +73,7 @@ CASES = {
     "generation_steps_figure": lambda: plots.generation_steps_figure(STEPS),
     "repetition_bars": lambda: plots.repetition_bars({"greedy": 0.6, "T=1": 0.1}),
     "loss_curves": lambda: plots.loss_curves({"step": [0, 1], "train_loss": [3, 1], "val_loss": [3, 1.5]}, 2.5),
+    "lr_curves": lambda: plots.lr_curves({"lr 0.01": {"step": [0, 1], "val_loss": [4.3, 3.0]}}, start=4.34),
     "slow_vs_fast_figure": lambda: plots.slow_vs_fast_figure(
         [1, 2], [2, 4], [1, 1], slow_label="slow", fast_label="fast", xlabel="n", ratio_label="ratio",
         left_title="time", ratio_title="ratio", title="both"),
