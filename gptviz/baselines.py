@@ -144,10 +144,12 @@ def cpu_seconds(fn, repeats: int = 5, min_seconds: float = 0.002) -> float:
 @torch.no_grad()
 def loop_vs_parallel_timings(lengths=(16, 32, 64, 128, 256, 512), width: int = 64, batch: int = 4,
                              repeats: int = 3, seed: int = 0) -> dict[str, np.ndarray]:
-    """CPU seconds to process sequences of each length with the RNN loop and with one attention pass.
+    """CPU seconds to process sequences of each length: the RNN as a Python loop, the same RNN as torch's C++
+    `nn.RNN` (the loop without the interpreter's overhead), and one masked attention pass.
 
-    Returns arrays: lengths, loop_seconds, parallel_seconds, ratio (loop / parallel). Both run on one
-    thread and are timed in CPU time, alternately, so the ratio does not depend on how busy the machine is.
+    Returns arrays: lengths, loop_seconds, native_seconds, parallel_seconds, ratio (loop / parallel) and
+    native_ratio (nn.RNN / parallel). All run on one thread and are timed in CPU time, in turn, so the ratios do
+    not depend on how busy the machine is.
     """
     lengths = [int(n) for n in lengths]
     if not lengths or min(lengths) < 1:
@@ -156,15 +158,16 @@ def loop_vs_parallel_timings(lengths=(16, 32, 64, 128, 256, 512), width: int = 6
         raise ValueError(f"repeats must be >= 1, got {repeats}")
     torch.manual_seed(seed)
     rnn, attention = nn.RNN(width, width, batch_first=True), AttentionPass(width)
-    loop_s, parallel_s = [], []
+    loop_s, native_s, parallel_s = [], [], []
     with one_thread():
         for T in lengths:
             x = torch.randn(batch, T, width)
             loop_s.append(cpu_seconds(lambda x=x: rnn_loop(x, rnn), repeats))
+            native_s.append(cpu_seconds(lambda x=x: rnn(x), repeats))
             parallel_s.append(cpu_seconds(lambda x=x: attention(x), repeats))
-    loop_s, parallel_s = np.array(loop_s), np.array(parallel_s)
-    return {"lengths": np.array(lengths), "loop_seconds": loop_s, "parallel_seconds": parallel_s,
-            "ratio": loop_s / parallel_s}
+    loop_s, native_s, parallel_s = np.array(loop_s), np.array(native_s), np.array(parallel_s)
+    return {"lengths": np.array(lengths), "loop_seconds": loop_s, "native_seconds": native_s,
+            "parallel_seconds": parallel_s, "ratio": loop_s / parallel_s, "native_ratio": native_s / parallel_s}
 
 
 def kv_cache_timings(model, tokenizer, lengths=(32, 64, 128, 256), prompt: str = "\n",
@@ -254,13 +257,18 @@ class CheckpointSamples:
     """A callback for `gptviz.train(on_eval=...)`: writes (and prints) a short sample at every validation."""
 
     def __init__(self, tokenizer, prompt: str = "\n", length: int = 100, temperature: float = 0.8,
-                 seed: int = 0, echo: bool = True):
+                 seed: int = 0, echo: bool = True, every: int = 1):
+        if not isinstance(every, int) or every < 1:
+            raise ValueError(f"every must be a positive integer, got {every!r}")
+        self.every = every  # a sample at every `every`-th step divisible by it (1: at every validation)
         self.tokenizer, self.prompt, self.length = tokenizer, prompt, length
         self.temperature, self.seed, self.echo = temperature, seed, echo
         self.samples: dict[int, str] = {}  # step -> generated text
         self.val_loss: dict[int, float] = {}
 
     def __call__(self, model, row: dict) -> None:
+        if row["step"] % self.every:
+            return
         text = generate(model, self.tokenizer, self.prompt, self.length, self.temperature, seed=self.seed)
         self.samples[row["step"]] = text
         self.val_loss[row["step"]] = row["val_loss"]

@@ -74,7 +74,11 @@ class TrainConfig:
 
 @dataclass
 class History:
-    """One row per validation: step, train_loss, val_loss, lr, seconds, tokens_per_s."""
+    """One row per validation: step, train_loss, val_loss, lr, seconds, tokens_per_s.
+
+    `train` measures train_loss and val_loss the same way at the same step (eval mode, fixed windows of each text);
+    `fit`'s default rows hold the mean training loss of the steps since the previous row.
+    """
 
     rows: list[dict] = field(default_factory=list)
     stopped_at: int | None = None  # the step where Ctrl-C stopped training (the last row is there); None: finished
@@ -331,10 +335,8 @@ def train(model, tokenizer, corpus: Corpus | str, config: TrainConfig | None = N
 
     def report(step, losses, seconds, total):
         val = estimate_loss(model, val_ids, config.batch_size, config.eval_batches, config.seed + 1)
-        if losses:
-            train_loss = sum(losses) / len(losses)
-        else:
-            train_loss = estimate_loss(model, train_ids, config.batch_size, config.eval_batches, config.seed + 2)
+        # measured like val, at this step: an average over the steps since the last row would lag behind it
+        train_loss = estimate_loss(model, train_ids, config.batch_size, config.eval_batches, config.seed + 2)
         rate = len(losses) * config.batch_size * block / max(seconds, 1e-9)
         return dict(step=step, train_loss=round(train_loss, 4), val_loss=round(val, 4),
                     lr=round(learning_rate(max(step - 1, 0), config), 7), seconds=round(total, 2),

@@ -61,8 +61,10 @@ def test_attention_pass_is_the_lesson_attention():
 
 def test_loop_falls_behind_attention_as_sequences_grow():
     timings = baselines.loop_vs_parallel_timings(lengths=(8, 128), width=32, batch=1, repeats=3)
-    assert set(timings) == {"lengths", "loop_seconds", "parallel_seconds", "ratio"}
+    assert set(timings) == {"lengths", "loop_seconds", "native_seconds", "parallel_seconds", "ratio", "native_ratio"}
     assert (timings["loop_seconds"] > 0).all() and (timings["parallel_seconds"] > 0).all()
+    assert (timings["native_seconds"] > 0).all()
+    np.testing.assert_allclose(timings["native_ratio"], timings["native_seconds"] / timings["parallel_seconds"])
     assert timings["ratio"][1] > 2 * timings["ratio"][0]  # measured ~2 at 8 tokens, ~15 at 128 (CPU time)
     with pytest.raises(ValueError, match="lengths"):
         baselines.loop_vs_parallel_timings(lengths=(0, 4))
@@ -83,6 +85,12 @@ def test_checkpoint_samples_records_one_sample_per_validation(tiny_model, tok, t
     assert list(recorder.samples) == history["step"] == [0, 2, 4]
     assert all(len(s) == 12 for s in recorder.samples.values())
     assert "--- step 4" in capsys.readouterr().out
+    sparse = baselines.CheckpointSamples(tok, "ROMEO:", length=5, echo=False, every=4)
+    gptviz.train(tiny_model, tok, text, steps=4, batch_size=2, eval_every=2, eval_batches=1, progress=False,
+                 on_eval=sparse)
+    assert list(sparse.samples) == [0, 4]  # every row still measured, a sample only every 4 steps
+    with pytest.raises(ValueError, match="every"):
+        baselines.CheckpointSamples(tok, every=0)
 
 
 def test_encode_ids_is_the_tokenizer_fast():

@@ -80,6 +80,7 @@ CASES = {
     "cumulative_mass_figure": lambda: plots.cumulative_mass_figure({"sure": PROBS[::-1] ** 4 / (PROBS ** 4).sum(),
                                                                     "unsure": PROBS}, top_p=0.9, top=6),
     "loss_curves": lambda: plots.loss_curves({"step": [0, 1], "train_loss": [3, 1], "val_loss": [3, 1.5]}, 2.5),
+    "lr_curves": lambda: plots.lr_curves({"lr 0.01": {"step": [0, 1], "val_loss": [4.3, 3.0]}}, start=4.34),
     "slow_vs_fast_figure": lambda: plots.slow_vs_fast_figure(
         [1, 2], [2, 4], [1, 1], slow_label="slow", fast_label="fast", xlabel="n", ratio_label="ratio",
         left_title="time", ratio_title="ratio", title="both"),

@@ -127,3 +127,16 @@ def test_the_toy_tasks_repeat_exactly_for_a_seed():
     random.seed(0)  # the global Python generator plays no part
     assert positions.train_which_first("none", steps=6, log_every=3).losses == \
         positions.train_which_first("none", steps=6, log_every=3).losses
+
+
+def test_train_measures_training_and_validation_loss_the_same_way_at_the_same_step(tiny_config, tok, text):
+    import gptviz
+    from gptviz.training import estimate_loss, split_ids
+
+    torch.manual_seed(0)
+    model = gptviz.GPT(tiny_config)
+    history = gptviz.train(model, tok, text, steps=6, batch_size=4, eval_every=3, eval_batches=2, seed=5,
+                           progress=False)
+    train_ids, _ = split_ids(text, tok)
+    # the last row's training loss is the final model's loss on fixed training windows, not a lagged average
+    assert history["train_loss"][-1] == round(estimate_loss(model, train_ids, 4, 2, seed=5 + 2), 4)
