@@ -215,3 +215,19 @@ def test_head_grid_labels_every_token():
     assert any("previous token" in t.get_text() for t in ax.texts)
     with pytest.raises(ValueError, match="attention"):
         head_grid(attention[0], tokens)
+
+
+def test_head_grid_explorer_takes_lines_runs_the_whole_text_and_keeps_each_picture(tiny_model, tok):
+    import ipywidgets
+
+    from gptviz.widgets import attention as W
+
+    box = W.head_grid_explorer(tiny_model, tok, "ROMEO:\nBut soft", last=8)
+    assert isinstance(box.children[0].children[0], ipywidgets.Textarea)
+    text = "ROMEO:\nBut soft, what light"
+    fig = W.head_grid_figure(tiny_model, tok, text, last=6)
+    whole = gptviz.inspect(tiny_model, tok, text).attention[:, :, -6:, -6:]
+    np.testing.assert_allclose(fig.axes[0].images[0].get_array()[:6, :6], whole[0, 0], atol=1e-6)  # not re-run
+    render = box.render
+    first = render(text, 6).data
+    assert render(text, 8).data != first and render(text, 6).data == first
