@@ -154,7 +154,7 @@ def head_grid(attention, tokens, title="Every head of every layer", subtitles=No
     ax.set_xticks([h * cell + i for h in range(n_head) for i in range(T)], labels * n_head, family="monospace")
     ax.set_yticks([la * cell + i for la in range(n_layer) for i in range(T)], labels * n_layer,
                   family="monospace")
-    ax.tick_params(length=0, labelsize="small", pad=1)
+    ax.tick_params(length=0, pad=1)
     for side in ax.spines.values():
         side.set_visible(False)
     for layer, head in np.ndindex(n_layer, n_head):
