@@ -10,16 +10,28 @@ assert it rather than claim it:
   at least `far` positions back.
 - `head_ablation`: the validation loss with one head's output zeroed, minus the normal loss.
 - `softmax_saturation`: the toy measurement behind the 1/√d in scaled dot-product attention.
+- `head_count_sweep`: small models of equal width and size, trained alike, with 1 head or with 4.
+
+The 1-head-against-4-heads comparison shipped in `gptviz/data/head_count.json` was made with::
+
+    OMP_NUM_THREADS=1 python -m gptviz.heads           # 6 runs of a few minutes each on one CPU core
+    OMP_NUM_THREADS=1 python -m gptviz.heads --jobs 6  # the same, one process per run
+
+which calls `head_count_sweep()` with the defaults below and writes the file with `save_head_count`.
 """
 
 from __future__ import annotations
 
+import itertools
+import json
+import time
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
 
-from .ablation import ablated
+from .ablation import MeanActivations, ablated, mean_activations
 from .data import as_ids
 from .model import evaluating
 
@@ -35,6 +47,11 @@ ROLE_RULES = {
     "line start": "the most recent newline",
     "first position": "the first token of the window",
 }
+
+
+MIN_LIFT = 5.0  # a role is called when the head gives it at least 5x the share even spreading would ...
+MIN_SHARE = 0.2  # ... and at least a fifth of its attention
+NO_ROLE = "no clear role"
 
 
 def _check_positive_int(name: str, value, low: int = 1) -> None:
@@ -55,7 +72,11 @@ def text_windows(text: str, tokenizer, windows: int, length: int, seed: int = 0)
 
 
 def role_masks(tokens: list[str]) -> dict[str, np.ndarray]:
-    """For each role, a (T, T) boolean mask: [i, j] is True when key j is what the role picks for query i."""
+    """For each role, a (T, T) boolean mask: [i, j] is True when key j is what the role picks for query i.
+
+    "same character", "word start", "line start" and "first position" count only keys more than three back, so
+    they never pick a key of the four positional roles: a previous-token head does not also score as a word-start
+    head on the second letter of every word."""
     T = len(tokens)
     i, j = np.indices((T, T))
     chars = np.array(tokens, dtype=object)
@@ -64,15 +85,16 @@ def role_masks(tokens: list[str]) -> dict[str, np.ndarray]:
     last_word_start = np.maximum.accumulate(np.where(starts_word, np.arange(T), -1))  # -1: none yet
     is_newline = np.array([t == "\n" for t in tokens])
     last_newline = np.maximum.accumulate(np.where(is_newline, np.arange(T), -1))
+    beyond = j < i - 3  # the other roles count only keys the four positional roles do not already pick
     return {
         "previous token": j == i - 1,
         "two back": j == i - 2,
         "three back": j == i - 3,
         "same token": j == i,
-        "same character": (j < i) & (chars[:, None] == chars[None, :]),
-        "word start": (j == last_word_start[:, None]) & (last_word_start[:, None] >= 0),
-        "line start": (j == last_newline[:, None]) & (last_newline[:, None] >= 0),
-        "first position": j == 0,
+        "same character": beyond & (chars[:, None] == chars[None, :]),
+        "word start": beyond & (j == last_word_start[:, None]) & (last_word_start[:, None] >= 0),
+        "line start": beyond & (j == last_newline[:, None]) & (last_newline[:, None] >= 0),
+        "first position": beyond & (j == 0),
     }
 
 
@@ -88,6 +110,22 @@ class HeadRoles:
         """How many times more attention the role gets than even spreading would give, (n_layer, n_head)."""
         return self.scores[role] / self.chance[role]
 
+    def called_role(self, layer: int, head: int, min_lift: float = MIN_LIFT, min_share: float = MIN_SHARE) -> str:
+        """The head's role when one gets at least `min_lift` times its chance share AND at least `min_share` of
+        the head's attention (the larger lift wins if two do); NO_ROLE otherwise."""
+        passing = [r for r in ROLES
+                   if self.lift(r)[layer, head] >= min_lift and self.scores[r][layer, head] >= min_share]
+        return max(passing, key=lambda r: self.lift(r)[layer, head]) if passing else NO_ROLE
+
+    def called_roles(self, **thresholds) -> dict[tuple[int, int], str]:
+        """{(layer, head): called role} for every head."""
+        n_layer, n_head = self.scores[ROLES[0]].shape
+        return {(la, h): self.called_role(la, h, **thresholds) for la in range(n_layer) for h in range(n_head)}
+
+    def named_heads(self, **thresholds) -> list[tuple[int, int]]:
+        """The (layer, head) of every head with a called role."""
+        return [key for key, role in self.called_roles(**thresholds).items() if role != NO_ROLE]
+
     def best_role(self, layer: int, head: int, min_lift: float = 3.0) -> tuple[str, float]:
         """The role this head favours most over chance, and its score; ("spread out", largest lift) when no role
         gets at least `min_lift` times its chance share."""
@@ -102,12 +140,14 @@ class HeadRoles:
         short = {"previous token": "prev", "two back": "2back", "three back": "3back",
                  "same token": "self", "same character": "samechr",
                  "word start": "wordst", "line start": "linest", "first position": "first"}
-        lines = ["head  " + "".join(f"{short[r]:>9}" for r in ROLES) + "   strongest role"]
-        lines.append("chance" + "".join(f"{100 * self.chance[r]:8.1f}%" for r in ROLES))
+        lines = ["head  " + "".join(f"{short[r]:>9}" for r in ROLES) + "   role (lift)"]
+        lines.append("chance" + "".join(f"{100 * self.chance[r]:8.0f}%" for r in ROLES))
         for layer in range(n_layer):
             for head in range(n_head):
-                cells = "".join(f"{100 * self.scores[r][layer, head]:8.1f}%" for r in ROLES)
-                lines.append(f"L{layer}H{head} {cells}   {self.best_role(layer, head)[0]}")
+                cells = "".join(f"{100 * self.scores[r][layer, head]:8.0f}%" for r in ROLES)
+                role = self.called_role(layer, head)
+                lift = f" ({self.lift(role)[layer, head]:.0f}x)" if role != NO_ROLE else ""
+                lines.append(f"L{layer}H{head} {cells}   {role}{lift}")
         return "\n".join(lines)
 
 
@@ -230,6 +270,166 @@ def head_ablation(model, tokenizer, text: str, windows: int = 16, length: int = 
     return Ablation(base, loss)
 
 
+# --- what each head is needed for: the loss it costs on each kind of prediction ----------------------------------
+
+POSITION_CLASSES = ("1st letter", "2nd letter", "3rd letter", "4th+ letter", "space", "punctuation", "line end")
+POSITION_RULES = {
+    "1st letter": "the first letter of a word",
+    "2nd letter": "the second letter of a word",
+    "3rd letter": "the third letter of a word",
+    "4th+ letter": "the fourth letter of a word or later",
+    "space": "a space",
+    "punctuation": "any other character that is not a letter, a space or a newline",
+    "line end": "the newline that ends a line",
+}
+
+
+def position_classes(ids: torch.Tensor, tokenizer) -> dict[str, np.ndarray]:
+    """For windows of ids (B, T): which of the T - 1 predicted characters (ids[:, 1:]) fall in each class."""
+    chars = np.array(tokenizer.chars, dtype=object)[np.asarray(ids)]  # (B, T)
+    letter = np.vectorize(str.isalpha, otypes=[bool])(chars)
+    in_word = np.zeros(chars.shape, dtype=int)  # 1 for a word's first letter, 2 for its second, ...
+    for t in range(chars.shape[1]):
+        in_word[:, t] = np.where(letter[:, t], (in_word[:, t - 1] if t else 0) + 1, 0)
+    target, place = chars[:, 1:], in_word[:, 1:]
+    return {
+        "1st letter": place == 1, "2nd letter": place == 2, "3rd letter": place == 3, "4th+ letter": place >= 4,
+        "space": target == " ", "punctuation": (place == 0) & (target != " ") & (target != "\n"),
+        "line end": target == "\n",
+    }
+
+
+@torch.no_grad()
+def position_losses(model, ids: torch.Tensor) -> np.ndarray:
+    """The loss at every predicted position: (B, T - 1) for windows ids (B, T), predicting ids[:, 1:]."""
+    with evaluating(model):
+        logits, _ = model(ids[:, :-1].to(model.device))
+        losses = torch.nn.functional.cross_entropy(logits.transpose(1, 2), ids[:, 1:].to(model.device),
+                                                   reduction="none")
+    return losses.double().cpu().numpy()
+
+
+@dataclass
+class PositionDamage:
+    """Loss increase caused by ablating each head, on each class of predicted character."""
+
+    classes: tuple[str, ...]
+    share: np.ndarray  # (n_class,): how often each class occurs among the predicted characters
+    base: np.ndarray  # (n_class,): the model's loss on each class, every head on
+    damage: np.ndarray  # (n_layer, n_head, n_class): mean loss increase on the class with that head ablated
+    overall: np.ndarray  # (n_layer, n_head): mean loss increase over all positions
+    mode: str
+
+
+def ablation_by_position(model, tokenizer, ids: torch.Tensor, mode: str = "zero", reference=None) -> PositionDamage:
+    """Ablate each head in turn ("zero" or "mean", see gptviz.ablation) and measure the loss on each class."""
+    classes = position_classes(ids, tokenizer)
+    base = position_losses(model, ids)
+    cfg = model.config
+    damage = np.zeros((cfg.n_layer, cfg.n_head, len(POSITION_CLASSES)))
+    overall = np.zeros((cfg.n_layer, cfg.n_head))
+    if mode == "mean" and reference is not None and not isinstance(reference, MeanActivations):
+        reference = mean_activations(model, reference)  # once, not once per head
+    for layer, head in np.ndindex(cfg.n_layer, cfg.n_head):
+        with ablated(model, heads=[(layer, head)], mode=mode, reference=reference):
+            delta = position_losses(model, ids) - base
+        overall[layer, head] = delta.mean()
+        damage[layer, head] = [delta[classes[c]].mean() if classes[c].any() else np.nan for c in POSITION_CLASSES]
+    share = np.array([classes[c].mean() for c in POSITION_CLASSES])
+    base_by_class = np.array([base[classes[c]].mean() if classes[c].any() else np.nan for c in POSITION_CLASSES])
+    return PositionDamage(POSITION_CLASSES, share, base_by_class, damage, overall, mode)
+
+
+@dataclass
+class Jobs:
+    """Heads that are needed for different predictions: each pair is doubly dissociated."""
+
+    heads: list[tuple[int, int]]  # the largest such set found
+    witness: dict  # {(head_a, head_b): (class_a, class_b, ratio)}: a hurts class_a more, b hurts class_b more
+    candidates: list[tuple[int, int]]  # heads whose ablation costs at least min_effect on some class
+
+
+def dissociation(damage_a: np.ndarray, damage_b: np.ndarray, classes, min_effect: float) -> tuple[str, str, float]:
+    """The strongest crossover between two heads' damage profiles (n_class,): classes x, y and the ratio
+    (a[x] / a[y]) * (b[y] / b[x]), over x, y with a[x] > a[y], b[y] > b[x] and a[x], b[y] >= min_effect.
+    Damage below min_effect / 5 counts as min_effect / 5 (a head that does not matter there). ratio 0: none."""
+    floor = min_effect / 5
+    a, b = np.maximum(damage_a, floor), np.maximum(damage_b, floor)
+    best = ("", "", 0.0)
+    for x, y in np.ndindex(len(classes), len(classes)):
+        if a[x] > a[y] and b[y] > b[x] and damage_a[x] >= min_effect and damage_b[y] >= min_effect:
+            ratio = float(a[x] / a[y] * b[y] / b[x])
+            if ratio > best[2]:
+                best = (classes[x], classes[y], ratio)
+    return best
+
+
+def distinct_jobs(result: PositionDamage, min_effect: float = 0.05, min_ratio: float = 3.0, among=None) -> Jobs:
+    """The largest set of heads whose ablations hurt different predictions, every pair doubly dissociated:
+    head a costs more on class x than on class y, head b the reverse, by a combined factor of at least
+    `min_ratio`, each costing at least `min_effect` nats on its class. A model whose heads all do the same
+    job (or none) gives a set of at most one head. `among`: only these (layer, head) are considered."""
+    if min_effect <= 0 or min_ratio <= 1:
+        raise ValueError(f"min_effect must be > 0 and min_ratio > 1, got {min_effect} and {min_ratio}")
+    damage = np.nan_to_num(result.damage, nan=0.0)
+    n_layer, n_head, _ = damage.shape
+    allowed = None if among is None else {(int(la), int(h)) for la, h in among}
+    candidates = [(la, h) for la, h in np.ndindex(n_layer, n_head)
+                  if damage[la, h].max() >= min_effect and (allowed is None or (la, h) in allowed)]
+    witness = {}
+    for i, a in enumerate(candidates):
+        for b in candidates[i + 1:]:
+            found = dissociation(damage[a], damage[b], result.classes, min_effect)
+            if found[2] >= min_ratio:
+                witness[a, b] = witness[b, a] = found
+    best: list = candidates[:1]
+    for size in range(2, len(candidates) + 1):  # few candidates: trying every subset is cheap
+        found = next((list(group) for group in itertools.combinations(candidates, size)
+                      if all((a, b) in witness for a, b in itertools.combinations(group, 2))), None)
+        if found is None:
+            break
+        best = found
+    return Jobs(best, {pair: witness[pair] for pair in itertools.combinations(best, 2)}, candidates)
+
+
+@torch.no_grad()
+def direct_and_total(model, ids: torch.Tensor, heads, mode: str = "zero", reference=None) -> dict:
+    """For each (layer, head): the loss increase when it is ablated everywhere ("total"), and when it is removed
+    only from the final residual stream, the path straight to the logits, with every later layer still reading
+    it ("direct"). total < direct: the rest of the network makes up for part of the loss; total > direct: later
+    layers build on the head. Returns {(layer, head): (direct, total)}."""
+    means = None
+    if mode == "mean":
+        means = reference if isinstance(reference, MeanActivations) else mean_activations(model, reference)
+    elif mode != "zero":
+        raise ValueError(f"mode must be 'zero' or 'mean', got {mode!r}")
+    cfg = model.config
+    hs = cfg.n_embd // cfg.n_head
+    inputs, captured = ids[:, :-1].to(model.device), {}
+    handles = [block.attn.c_proj.register_forward_pre_hook(
+        lambda _m, args, layer=layer: captured.__setitem__(layer, args[0])) for layer, block in enumerate(model.blocks)]
+    handles.append(model.ln_f.register_forward_pre_hook(lambda _m, args: captured.__setitem__("final", args[0])))
+    targets = ids[:, 1:].to(model.device)
+    try:
+        with evaluating(model):
+            base = model(inputs, targets)[1].item()
+    finally:
+        for handle in handles:
+            handle.remove()
+    out = {}
+    for layer, head in heads:
+        weight = model.blocks[layer].attn.c_proj.weight[:, head * hs:(head + 1) * hs]  # (C, hs)
+        part = captured[layer][..., head * hs:(head + 1) * hs]  # (B, T, hs): this head's output
+        replacement = 0.0 if means is None else means.heads[layer, head].to(part)
+        residual = captured["final"] - (part - replacement) @ weight.T  # (B, T, C)
+        logits = model.lm_head(model.ln_f(residual))
+        direct = torch.nn.functional.cross_entropy(logits.transpose(1, 2), targets).item() - base
+        with evaluating(model), ablated(model, heads=[(layer, head)], mode=mode, reference=means):
+            total = model(inputs, targets)[1].item() - base
+        out[layer, head] = (direct, total)
+    return out
+
+
 def softmax_saturation(dims=(4, 16, 64, 256), n_keys: int = 16, trials: int = 200, seed: int = 0) -> dict:
     """Random queries and keys with unit-variance entries: how peaked softmax(q·k) gets with and without 1/√d.
 
@@ -256,6 +456,91 @@ def softmax_saturation(dims=(4, 16, 64, 256), n_keys: int = 16, trials: int = 20
     return out
 
 
+HEAD_COUNT_PATH = Path(__file__).parent / "data" / "head_count.json"
+HEAD_COUNT_MODEL = {"n_layer": 2, "n_embd": 64, "block_size": 64}  # small enough for minutes on one CPU core
+HEAD_COUNT_SEEDS = (0, 1, 4)  # the seeds shipped: three runs per head count fitted the time on a shared machine
+HEAD_COUNT_TRAIN = {"steps": 1500, "batch_size": 32, "lr": 3e-3, "warmup_steps": 100, "eval_batches": 50}
+
+
+def head_count_sweep(n_heads=(1, 4), seeds=HEAD_COUNT_SEEDS, model=None, train=None, log=print) -> dict:
+    """Validation loss of models that differ only in their number of heads (same width, same parameter count,
+    same initial-weight seed and batch order for a given seed), each trained alike on the Shakespeare corpus.
+
+    Returns {"n_heads", "seeds", "model", "train", "params": {n: count}, "val_loss": {n: [loss per seed]}}.
+    """
+    from .checkpoint import load_pretrained
+    from .data import load_corpus
+    from .model import GPT, GPTConfig
+    from .training import train as train_model
+
+    shape = {**HEAD_COUNT_MODEL, **(model or {})}
+    settings = {**HEAD_COUNT_TRAIN, **(train or {})}
+    for n in n_heads:
+        if shape["n_embd"] % n:
+            raise ValueError(f"n_heads must divide n_embd = {shape['n_embd']}, got {n}")
+    _, tok = load_pretrained()
+    corpus = load_corpus()
+    result = {"n_heads": list(n_heads), "seeds": list(seeds), "model": shape, "train": settings, "params": {},
+              "val_loss": {}}
+    for n in n_heads:
+        losses = []
+        for seed in seeds:
+            torch.manual_seed(seed)
+            net = GPT(GPTConfig(vocab_size=tok.vocab_size, n_head=n, **shape))
+            started = time.perf_counter()
+            history = train_model(net, tok, corpus, progress=False, seed=seed, device="cpu",
+                                  eval_every=settings["steps"], **settings)
+            losses.append(round(history.rows[-1]["val_loss"], 4))
+            result["params"][str(n)] = sum(p.numel() for p in net.parameters())
+            if log:
+                seconds = time.perf_counter() - started
+                log(f"{n} head(s), seed {seed}: validation loss {losses[-1]:.4f} ({seconds:.0f} s)")
+        result["val_loss"][str(n)] = losses
+    return result
+
+
+def save_head_count(result: dict, path=HEAD_COUNT_PATH) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(result, indent=1))
+    return path
+
+
+def load_head_count(path=HEAD_COUNT_PATH) -> dict:
+    """The shipped comparison (see `head_count_sweep` for its keys)."""
+    return json.loads(Path(path).read_text())
+
+
 __all__ = ["ROLES", "ROLE_RULES", "HeadRoles", "Reach", "Ablation", "text_windows", "role_masks", "role_scores",
            "window_attention", "head_roles", "attention_reach", "head_ablation", "windows_loss",
-           "softmax_saturation"]
+           "softmax_saturation", "MIN_LIFT", "MIN_SHARE", "NO_ROLE", "POSITION_CLASSES", "POSITION_RULES",
+           "position_classes", "position_losses", "PositionDamage", "ablation_by_position", "Jobs", "dissociation",
+           "distinct_jobs", "direct_and_total", "head_count_sweep", "save_head_count", "load_head_count"]
+
+def _one_run(args) -> dict:
+    torch.set_num_threads(1)
+    n, seed = args
+    return head_count_sweep(n_heads=(n,), seeds=(seed,), log=None)
+
+
+def parallel_head_count_sweep(n_heads=(1, 4), seeds=HEAD_COUNT_SEEDS, processes: int = 6) -> dict:
+    """`head_count_sweep` with one process per run (each on one thread): the same numbers, sooner."""
+    from multiprocessing import get_context
+
+    runs = [(n, seed) for n in n_heads for seed in seeds]
+    with get_context("spawn").Pool(processes) as pool:
+        parts = pool.map(_one_run, runs)
+    result = {**parts[0], "n_heads": list(n_heads), "seeds": list(seeds), "params": {}, "val_loss": {}}
+    for (n, _), part in zip(runs, parts, strict=True):
+        result["params"][str(n)] = part["params"][str(n)]
+        result["val_loss"].setdefault(str(n), []).extend(part["val_loss"][str(n)])
+    return result
+
+
+if __name__ == "__main__":
+    import sys
+
+    torch.set_num_threads(1)
+    jobs = int(sys.argv[sys.argv.index("--jobs") + 1]) if "--jobs" in sys.argv else 1
+    result = head_count_sweep() if jobs == 1 else parallel_head_count_sweep(processes=jobs)
+    print("wrote", save_head_count(result))

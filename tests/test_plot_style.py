@@ -11,7 +11,7 @@ from matplotlib.figure import Figure
 from matplotlib.font_manager import font_scalings
 
 from gptviz import plots
-from gptviz.heads import ROLES, HeadRoles
+from gptviz.heads import POSITION_CLASSES, ROLES, HeadRoles, PositionDamage
 from gptviz.lens import Lens
 from gptviz.plots import style
 from gptviz.sampling import Step
@@ -49,6 +49,15 @@ CASES = {
     "head_matrix": lambda: plots.head_matrix(RNG.random((2, 3)), "numbers", colorbar_label="score"),
     "role_scores_figure": lambda: plots.role_scores_figure(
         HeadRoles({r: RNG.random((2, 2)) for r in ROLES}, {r: 0.05 for r in ROLES}, 0)),
+    "role_lift_figure": lambda: plots.role_lift_figure(
+        HeadRoles({r: RNG.random((2, 2)) for r in ROLES}, {r: 0.05 for r in ROLES}, 0)),
+    "head_grid": lambda: plots.head_grid(np.tile(np.tril(np.ones((T, T))) / np.arange(1, T + 1)[:, None],
+                                                 (2, 2, 1, 1)), TOKENS, subtitles={(0, 0): "previous token"}),
+    "position_damage_figure": lambda: plots.position_damage_figure(
+        [PositionDamage(POSITION_CLASSES, np.full(7, 1 / 7), np.ones(7), RNG.random((2, 2, 7)), np.ones((2, 2)), m)
+         for m in ("zero", "mean")], [(0, 0), (1, 1)], {(0, 0): "previous token"}),
+    "head_count_figure": lambda: plots.head_count_figure(
+        {"n_heads": [1, 4], "seeds": [0, 1], "model": {"n_embd": 64}, "val_loss": {"1": [1.9, 1.8], "4": [1.8, 1.7]}}),
     "softmax_saturation_figure": lambda: plots.softmax_saturation_figure(
         {"dims": [4, 16], "max_weight_raw": [0.5, 0.9], "max_weight_scaled": [0.3, 0.3], "grad_raw": [0.3, 0.1],
          "grad_scaled": [0.3, 0.3]}),

@@ -23,7 +23,8 @@ from PIL import Image as PILImage
 
 from ..bpe import bytes_text
 from ..model import sinusoidal_encoding
-from ..plots import PALETTE, attention_grid, positional_heatmap, token_strip, update_attention_view
+from ..plots import PALETTE, positional_heatmap, token_strip, update_attention_view
+from ..plots.heads import head_grid
 from ..plots.style import new_panels, styled
 from ..positions import similarity_to
 from ..trace import describe_characters, inspect
@@ -162,44 +163,55 @@ def attention_explorer(model, tokenizer, text: str = "ROMEO:\nBut soft, what lig
 
 def head_grid_figure(model, tokenizer, text: str, last: int = 24, subtitles=None,
                      traces: TraceCache | None = None) -> Figure:
-    """Every head's attention among the last `last` tokens of `text` (weights to earlier tokens not shown)."""
+    """Every head's attention among the last `last` tokens of `text`, every token labelled.
+
+    The model reads the whole text (its last block_size tokens); only the picture is cropped, so weights to
+    earlier tokens are not shown but still shape the ones that are.
+    """
     if not text:
         raise ValueError("text must contain at least one character")
     check_int("last", last, 2)
     trace = (traces or TraceCache(model, tokenizer))(text[-model.config.block_size:])
-    n = min(last, len(trace.tokens))
+    T = len(trace.tokens)
+    n = min(last, T)
     window = trace.attention[:, :, -n:, -n:]
-    return attention_grid(window, trace.tokens[-n:], f"Every head on …{text[-n:]!r}"[:90], subtitles)
+    shown = "" if n == T else f" (last {n} of {T} tokens; weights to earlier ones not shown)"
+    return head_grid(window, trace.tokens[-n:], f"Every head of every layer{shown}", subtitles)
 
 
-def head_grid_renderer(model, tokenizer, subtitles=None):
-    """render(text, last) -> PNG image of every head; changing only the text repaints just the heatmaps."""
+def _png(fig: Figure) -> bytes:
+    out = io.BytesIO()
+    FigureCanvasAgg(fig).print_png(out)
+    return out.getvalue()
+
+
+def head_grid_renderer(model, tokenizer, subtitles=None, cache_size: int = 64):
+    """render(text, last) -> PNG image of every head. Each (text, last) is drawn once and kept (the tick labels
+    change with both), so going back to a slider position is instant."""
     traces = TraceCache(model, tokenizer)
-    state = {"key": None, "blit": None, "fig": None}
+    pictures: OrderedDict = OrderedDict()
 
     def render(text, last):
         if not text:
             return "Type at least one character."
-        n = min(last, len(text))
-        if state["key"] == n:  # same grid shape: swap the picture, keep the rest
-            fresh = head_grid_figure(model, tokenizer, text, last, subtitles, traces)
-            ax, new_ax = state["fig"].axes[0], fresh.axes[0]
-            ax.images[0].set_data(new_ax.images[0].get_array())
-            ax.title.set_text(new_ax.title.get_text())
-        else:
-            fig = head_grid_figure(model, tokenizer, text, last, subtitles, traces)
-            state.update(key=n, fig=fig, blit=BlitRenderer(fig, [fig.axes[0].images[0], fig.axes[0].title]))
-        return state["blit"].image()
+        key = (text[-model.config.block_size:], min(last, len(text)))
+        if key not in pictures:
+            pictures[key] = _png(head_grid_figure(model, tokenizer, text, last, subtitles, traces))
+            if len(pictures) > cache_size:
+                pictures.popitem(last=False)
+        pictures.move_to_end(key)
+        return Image(data=pictures[key], format="png")
 
     return render
 
 
 def head_grid_explorer(model, tokenizer, text: str = "ROMEO:\nBut soft, what light through yonder window breaks?",
                        last: int = 24, subtitles=None) -> widgets.VBox:
-    """Type a text and choose how many of its last tokens to show: every head of every layer, side by side."""
+    """Type a text (several lines welcome) and choose how many of its last tokens to show: every head of every
+    layer, side by side. The model reads the whole text; only the picture is cropped."""
     controls = {
-        "text": widgets.Text(value=check_text("text", text), description="text", continuous_update=False,
-                             layout={"width": "520px"}),
+        "text": widgets.Textarea(value=check_text("text", text), description="text", continuous_update=False,
+                                 layout={"width": "520px", "height": "70px"}),
         "last": widgets.IntSlider(check_int("last", last, 4, 64), 4, 64, description="last tokens"),
     }
     render = head_grid_renderer(model, tokenizer, subtitles)
