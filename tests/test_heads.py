@@ -8,7 +8,7 @@ import torch
 from torch.nn import functional as F
 
 import gptviz
-from gptviz import heads
+from gptviz import head_jobs, heads
 from gptviz.model import causal_attention
 
 
@@ -123,29 +123,30 @@ def test_shipped_model_has_measurable_head_roles(pretrained):
     assert roles.lift("word start").max() > 4 and roles.lift("line start").max() > 4
 
 
-def damage_of(profiles) -> heads.PositionDamage:
+def damage_of(profiles) -> head_jobs.PositionDamage:
     """A PositionDamage with the given per-head damage profiles (one layer)."""
     damage = np.array(profiles, dtype=float)[None]  # (1, H, n_class)
-    n = len(heads.POSITION_CLASSES)
-    return heads.PositionDamage(heads.POSITION_CLASSES, np.full(n, 1 / n), np.ones(n), damage, damage.mean(-1), "zero")
+    n = len(head_jobs.POSITION_CLASSES)
+    return head_jobs.PositionDamage(head_jobs.POSITION_CLASSES, np.full(n, 1 / n), np.ones(n), damage,
+                                    damage.mean(-1), "zero")
 
 
 def test_distinct_jobs_needs_a_double_dissociation():
     inside, deep, line_end = [1.0, 2, 1, 1, 1, 1, 1], [0.1, 0.1, 0.2, 0.5, 0.2, 0.2, 0.05], [0, 0, 0, 0, 0, 0.1, 0.4]
-    jobs = heads.distinct_jobs(damage_of([inside, deep, line_end]))
+    jobs = head_jobs.distinct_jobs(damage_of([inside, deep, line_end]))
     assert jobs.heads == [(0, 0), (0, 1), (0, 2)] and len(jobs.witness) == 3
     same_job = [[2 * x for x in deep], deep, [0.5 * x for x in deep]]  # one profile, three sizes
-    assert len(heads.distinct_jobs(damage_of(same_job)).heads) == 1
+    assert len(head_jobs.distinct_jobs(damage_of(same_job)).heads) == 1
     too_small = [[x / 100 for x in p] for p in (inside, deep, line_end)]  # the same shapes, all below 0.05 nats
-    assert len(heads.distinct_jobs(damage_of(too_small)).heads) <= 1
-    assert len(heads.distinct_jobs(damage_of([inside, deep, line_end]), among=[(0, 0), (0, 2)]).heads) == 2
+    assert len(head_jobs.distinct_jobs(damage_of(too_small)).heads) <= 1
+    assert len(head_jobs.distinct_jobs(damage_of([inside, deep, line_end]), among=[(0, 0), (0, 2)]).heads) == 2
     with pytest.raises(ValueError, match="min_ratio"):
-        heads.distinct_jobs(damage_of([inside]), min_ratio=1)
+        head_jobs.distinct_jobs(damage_of([inside]), min_ratio=1)
 
 
 def test_position_classes_cover_every_prediction_once(tok, text):
     ids = heads.text_windows(text, tok, 3, 40)
-    classes = heads.position_classes(ids, tok)
+    classes = head_jobs.position_classes(ids, tok)
     total = sum(m.astype(int) for m in classes.values())
     assert total.shape == (3, 39) and (total == 1).all()
     row = [tok.chars[i] for i in ids[0].tolist()]
@@ -160,7 +161,7 @@ def test_position_classes_cover_every_prediction_once(tok, text):
 def jobs_of(model, tok, corpus, ids):
     """The chapter's check: heads with a called attention role whose ablations hurt different predictions."""
     named = heads.head_roles(model, tok, corpus.val_text, windows=8, length=128).named_heads()
-    return heads.distinct_jobs(heads.ablation_by_position(model, tok, ids), among=named)
+    return head_jobs.distinct_jobs(head_jobs.ablation_by_position(model, tok, ids), among=named)
 
 
 def test_distinct_jobs_of_the_shipped_model_and_of_broken_ones(pretrained):
@@ -171,7 +172,7 @@ def test_distinct_jobs_of_the_shipped_model_and_of_broken_ones(pretrained):
     torch.manual_seed(0)
     untrained = gptviz.GPT(model.config).eval()  # the same architecture, heads with no job yet
     assert len(jobs_of(untrained, tok, corpus, ids).heads) < 3
-    assert len(heads.distinct_jobs(heads.ablation_by_position(untrained, tok, ids)).heads) < 3  # even among all
+    assert len(head_jobs.distinct_jobs(head_jobs.ablation_by_position(untrained, tok, ids)).heads) < 3  # even among all
     shuffled = gptviz.GPT(model.config).eval()  # the trained weights, each matrix's entries shuffled
     shuffled.load_state_dict({k: v.flatten()[torch.randperm(v.numel())].view_as(v) if v.dim() > 1 else v
                               for k, v in model.state_dict().items()})
@@ -180,18 +181,18 @@ def test_distinct_jobs_of_the_shipped_model_and_of_broken_ones(pretrained):
 
 def test_direct_and_total_effects(tiny_model, tok, text):
     ids = heads.text_windows(text, tok, 4, 25)
-    effects = heads.direct_and_total(tiny_model, ids, [(0, 0), (1, 1)])
+    effects = head_jobs.direct_and_total(tiny_model, ids, [(0, 0), (1, 1)])
     assert set(effects) == {(0, 0), (1, 1)} and all(np.isfinite(v).all() for v in effects.values())
     model = copy.deepcopy(tiny_model)
     hs = model.config.n_embd // model.config.n_head
     with torch.no_grad():
         model.blocks[1].attn.c_proj.weight[:, hs:] = 0  # head (1, 1) now writes nothing
-    direct, total = heads.direct_and_total(model, ids, [(1, 1)])[1, 1]
+    direct, total = head_jobs.direct_and_total(model, ids, [(1, 1)])[1, 1]
     assert direct == pytest.approx(0, abs=1e-6) and total == pytest.approx(0, abs=1e-6)
-    mean = heads.direct_and_total(tiny_model, ids, [(1, 1)], mode="mean", reference=ids)[1, 1]
+    mean = head_jobs.direct_and_total(tiny_model, ids, [(1, 1)], mode="mean", reference=ids)[1, 1]
     assert mean != effects[1, 1]  # the mean output is not zero
     with pytest.raises(ValueError, match="mode"):
-        heads.direct_and_total(tiny_model, ids, [(0, 0)], mode="half")
+        head_jobs.direct_and_total(tiny_model, ids, [(0, 0)], mode="half")
 
 
 def test_head_count_sweep_keeps_width_and_size(monkeypatch):

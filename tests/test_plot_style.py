@@ -11,7 +11,8 @@ from matplotlib.figure import Figure
 from matplotlib.font_manager import font_scalings
 
 from gptviz import plots
-from gptviz.heads import POSITION_CLASSES, ROLES, HeadRoles, PositionDamage
+from gptviz.head_jobs import POSITION_CLASSES, PositionDamage
+from gptviz.heads import ROLES, HeadRoles
 from gptviz.lens import Lens
 from gptviz.plots import style
 from gptviz.sampling import Step

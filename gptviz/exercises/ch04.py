@@ -27,7 +27,7 @@ def windows():
 # 04.1 · predict before measuring
 
 def one_class(guess) -> str:
-    from ..heads import POSITION_CLASSES
+    from ..head_jobs import POSITION_CLASSES
 
     if not isinstance(guess, str) or guess not in POSITION_CLASSES:
         raise Wrong(f"a prediction here is one of {list(POSITION_CLASSES)}; got {describe(guess)}")
@@ -36,7 +36,7 @@ def one_class(guess) -> str:
 
 @functools.cache
 def three_back_damage() -> dict[str, float]:
-    from ..heads import POSITION_CLASSES, ablation_by_position
+    from ..head_jobs import POSITION_CLASSES, ablation_by_position
 
     model, tok = pretrained()
     damage = ablation_by_position(model, tok, windows()).damage[THREE_BACK]
@@ -57,11 +57,11 @@ register(Exercise(
     id="04.1",
     title="Predict where the three-back head is needed",
     check=prediction(one_class, reveal_three_back),
-    code='prediction = "4th+ letter"  # any class of heads.POSITION_CLASSES; then measure:\n'
-         "from gptviz import heads\n"
+    code='prediction = "4th+ letter"  # any class of head_jobs.POSITION_CLASSES; then measure:\n'
+         "from gptviz import head_jobs, heads\n"
          "corpus = gptviz.load_corpus()\n"
-         "damage = heads.ablation_by_position(model, tok, heads.text_windows(corpus.val_text, tok, 8, 129))\n"
-         "print(dict(zip(heads.POSITION_CLASSES, damage.damage[0, 1].round(2))))",
+         "damage = head_jobs.ablation_by_position(model, tok, heads.text_windows(corpus.val_text, tok, 8, 129))\n"
+         "print(dict(zip(head_jobs.POSITION_CLASSES, damage.damage[0, 1].round(2))))",
     explanation="Head L0H1 puts half its attention on the character three back. Inside a long word that character "
                 "is a letter of the same word, which narrows the next letter down; on a word's first or second "
                 "letter it is in the previous word, or a space, and tells little.",

@@ -172,7 +172,7 @@ def head_grid(attention, tokens, title="Every head of every layer", subtitles=No
 def position_damage_figure(results, heads, labels=None,
                            title="Loss increase when one head is switched off, by character predicted") -> Figure:
     """One panel per ablation mode: rows = the given (layer, head), columns = classes of predicted character,
-    colour and number = mean loss increase in nats. results: gptviz.heads.PositionDamage objects."""
+    colour and number = mean loss increase in nats. results: gptviz.head_jobs.PositionDamage objects."""
     results = list(results)
     fig, axes = new_panels(7.2 * len(results), 0.55 * len(heads) + 2.6, 1, len(results), squeeze=False)
     limit = max(float(np.nanmax(r.damage[tuple(np.array(heads).T)])) for r in results)
