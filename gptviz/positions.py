@@ -18,7 +18,7 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
-from .model import GPT, GPTConfig, evaluating
+from .model import GPT, GPTConfig, apply_rope, evaluating
 from .tokenizer import CharTokenizer
 
 FILLER = "cdefghij"
@@ -153,6 +153,73 @@ def similarity_to(encoding, position: int) -> np.ndarray:
     return (unit @ unit[position]).numpy()
 
 
+def sin_then_cos(encoding) -> np.ndarray:
+    """A sinusoidal table (T, d) whose columns alternate sin, cos, rearranged as all sines then all cosines."""
+    encoding = np.asarray(encoding)
+    if encoding.ndim != 2 or encoding.shape[1] % 2:
+        raise ValueError(f"encoding must be (positions, even n_embd), got shape {encoding.shape}")
+    return np.concatenate([encoding[:, 0::2], encoding[:, 1::2]], axis=1)
+
+
+def similarity_matrix(encoding) -> np.ndarray:
+    """Cosine similarity of every position's code to every other's, (T, T)."""
+    encoding = torch.as_tensor(np.asarray(encoding, dtype=float))
+    if encoding.ndim != 2:
+        raise ValueError(f"encoding must be (positions, n_embd), got shape {tuple(encoding.shape)}")
+    unit = F.normalize(encoding, dim=1)
+    return (unit @ unit.T).numpy()
+
+
+def dot_spread_by_offset(encoding, offset: int) -> float:
+    """How much PE(p)·PE(p + offset) varies with p (max − min over every p), relative to PE(p)·PE(p).
+
+    0 when the dot product depends only on the offset, as it does for the sinusoids: then attention can
+    score "k positions apart" the same way wherever the two tokens are."""
+    encoding = np.asarray(encoding, dtype=float)
+    T = encoding.shape[0] if encoding.ndim == 2 else 0
+    if not isinstance(offset, int) or isinstance(offset, bool) or not 0 <= offset < T - 1:
+        raise ValueError(f"offset must be an integer in 0..{T - 2} for {T} positions, got {offset!r}")
+    dots = (encoding[: T - offset] * encoding[offset:]).sum(1)  # PE(p)·PE(p + offset) for every p
+    scale = (encoding * encoding).sum(1).mean()
+    return float((dots.max() - dots.min()) / scale)
+
+
+def rope_score(q: torch.Tensor, k: torch.Tensor, query_pos: int, key_pos: int) -> float:
+    """Score q·k after RoPE rotates the query to `query_pos` and the key to `key_pos`; q, k of shape (hs,)."""
+    rq = apply_rope(q.view(1, 1, 1, -1), torch.tensor([query_pos]))
+    rk = apply_rope(k.view(1, 1, 1, -1), torch.tensor([key_pos]))
+    return float((rq * rk).sum())
+
+
+def added_score(encoding):
+    """A scorer like `rope_score` for codes added to the input: (q + PE[query_pos])·(k + PE[key_pos])."""
+    table = torch.as_tensor(np.asarray(encoding, dtype=np.float32))
+
+    def score(q, k, query_pos, key_pos):
+        return float((q + table[query_pos]) @ (k + table[key_pos]))
+
+    return score
+
+
+def score_spread_by_offset(score, q: torch.Tensor, k: torch.Tensor, offset: int, starts) -> float:
+    """max − min of score(q, k, p + offset, p) over key positions p in `starts`: the same query and key contents,
+    the same distance apart, moved along the sequence. 0 means the score depends only on the offset."""
+    values = [score(q, k, p + offset, p) for p in starts]
+    return float(max(values) - min(values))
+
+
+def shift_logit_gap(model: GPT, ids: torch.Tensor, shift: int) -> float:
+    """Largest change of the logits when every token of `ids` (B, T) is moved `shift` positions along.
+
+    0 for a model that sees only relative positions (RoPE); not for one that adds absolute codes."""
+    B, T = ids.shape
+    start = torch.arange(T).expand(B, T)
+    with torch.no_grad(), evaluating(model):
+        at_zero, _ = model(ids, positions=start)
+        shifted, _ = model(ids, positions=start + shift)
+    return float((at_zero - shifted).abs().max())
+
+
 def shuffle_prefix(seq: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
     """Each sequence with every token but the last shuffled (the last one is the '?' that asks)."""
     order = torch.rand(seq.shape[0], seq.shape[1] - 1, generator=generator).argsort(dim=1)
@@ -161,4 +228,5 @@ def shuffle_prefix(seq: torch.Tensor, generator: torch.Generator | None = None) 
 
 __all__ = ["FILLER", "TASK_TOKENS", "TWO_LAYER_STEPS", "which_first_batch", "swap_markers", "task_model",
            "WhichFirstRun", "task_accuracy", "train_which_first", "reorder_gap", "offset_similarity",
-           "similarity_to", "shuffle_prefix"]
+           "similarity_to", "shuffle_prefix", "sin_then_cos", "similarity_matrix", "dot_spread_by_offset",
+           "rope_score", "added_score", "score_spread_by_offset", "shift_logit_gap"]
