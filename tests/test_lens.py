@@ -184,6 +184,15 @@ def test_removing_the_mlps_hurts_the_shipped_model(pretrained):
     assert losses["no MLPs at all"] > losses["full model"] + 1.0  # measured 1.45 -> 4.2 nats
 
 
+def test_ablation_bars_with_baselines_and_a_second_mode():
+    zero = {"full model": 1.4, "no MLP in block 0": 5.9, "no MLPs at all": 4.2}
+    mean = {"full model": 1.4, "no MLP in block 0": 4.5, "no MLPs at all": 4.9}
+    fig = plots.ablation_bars(zero, compare=mean, references={"bigram": 2.5, "uniform": 4.34})
+    assert isinstance(fig, Figure) and len(fig.axes[0].patches) == 6
+    with pytest.raises(ValueError, match="same conditions"):
+        plots.ablation_bars(zero, compare={"full model": 1.4})
+
+
 def test_block_plots_return_figures(tiny_model, tok):
     assert isinstance(plots.parameter_share_bars(lens.parameter_groups(tiny_model)), Figure)
     result = lens.logit_lens(tiny_model, tok, "ROMEO:")

@@ -124,3 +124,18 @@ def test_order_task_sweep_records_every_seed():
     runs = sweep["runs"]["none, 1 layer"]
     assert [r["seed"] for r in runs] == [0, 1] and runs[0]["steps"][-1] == 20
     assert P.sweep_table(sweep)[0]["learned"] == 0
+
+
+def test_position_plots_return_figures_and_check_their_input():
+    from matplotlib.figure import Figure
+
+    from gptviz import plots
+    pe = sinusoidal_encoding(16, 8).numpy()
+    assert isinstance(plots.positional_heatmap(P.sin_then_cos(pe), blocks=("sin", "cos")), Figure)
+    assert isinstance(plots.similarity_matrices_figure({"sinusoidal": P.similarity_matrix(pe)}), Figure)
+    sweep = {"runs": {"x": [{"steps": [1, 2], "losses": [0.7, 0.1], "accuracy": 0.95}]}}
+    assert isinstance(plots.sweep_curves_figure(sweep, ["x"], chance=0.69), Figure)
+    with pytest.raises(ValueError, match="settings"):
+        plots.sweep_curves_figure(sweep, ["y"])
+    with pytest.raises(ValueError, match="square"):
+        plots.similarity_matrices_figure({"bad": np.ones((3, 4))})
