@@ -18,7 +18,7 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
-from .ablation import ablated
+from .ablation import MeanActivations, ablated, mean_activations
 from .model import evaluating
 from .trace import inspect
 
@@ -49,10 +49,37 @@ def parameter_groups(model) -> dict[str, int]:
     return groups
 
 
+def parameter_groups_for(vocab_size: int, block_size: int, n_embd: int, n_layer: int,
+                         learned_positions: bool = True) -> dict[str, int]:
+    """`parameter_groups` computed from a GPT-2-style config alone (tied output layer, 4x MLP, biases everywhere):
+    the same counts for our model, and for GPT-2 small (50257, 1024, 768, 12) the 124 M of Radford et al. (2019)."""
+    C = n_embd
+    return {"token embedding": vocab_size * C, "position embedding": block_size * C if learned_positions else 0,
+            "attention": n_layer * (4 * C * C + 4 * C),  # c_attn (C -> 3C) and c_proj (C -> C), with biases
+            "feed-forward (MLP)": n_layer * (8 * C * C + 5 * C),  # c_fc (C -> 4C) and c_proj (4C -> C), with biases
+            "layer norms": (2 * n_layer + 1) * 2 * C}
+
+
 def mlp_share(model) -> float:
     """Fraction of all parameters that sit in the feed-forward networks."""
     groups = parameter_groups(model)
     return groups["feed-forward (MLP)"] / sum(groups.values())
+
+
+@torch.no_grad()
+def permutation_gap(layer, x: torch.Tensor, perm: torch.Tensor) -> float:
+    """Largest difference between layer(x[:, perm]) and layer(x)[:, perm], for x (B, T, C).
+
+    0 for a position-wise layer (the MLP): shuffling the positions only shuffles its outputs. A layer that mixes
+    positions (attention) gives another answer for a shuffled input."""
+    with evaluating(layer):
+        whole, shuffled = _output(layer(x)), _output(layer(x[:, perm]))
+    return float((shuffled - whole[:, perm]).abs().max())
+
+
+def _output(result):
+    """A module's output tensor (attention returns (output, weights))."""
+    return result[0] if isinstance(result, tuple) else result
 
 
 # ---------------------------------------------------------------- logit lens
@@ -129,10 +156,16 @@ def mlp_activations(model, tokenizer, text: str) -> np.ndarray:
     return torch.stack([torch.cat(chunks) for chunks in captured]).cpu().numpy()
 
 
+_NAME_WORD = r"(?:[A-Z][A-Za-z.'-]*|&|of|de|the)"  # ROMEO, Ghost, First, &, KING OF FRANCE, Jaques de Boys
+SPEAKER_LINE = re.compile(rf"(?:\A|(?<=\n\n)){_NAME_WORD}(?: {_NAME_WORD})*:$", flags=re.MULTILINE)
+"""A speaker line: after a blank line, a name whose every word is capitalised ('ROMEO:', 'Ghost:', 'First Clown:'),
+then ':' and the end of the line. A verse line ending in ':' after a blank line ('I talk of you:') is not one."""
+
+
 def _speaker_lines(text: str) -> np.ndarray:
-    """True for every character on a speaker line such as 'ROMEO:'."""
+    """True for every character on a speaker line such as 'ROMEO:' or 'Ghost:'."""
     mask = np.zeros(len(text), dtype=bool)
-    for m in re.finditer(r"^[A-Z][A-Z .'&-]*:$", text, flags=re.MULTILINE):
+    for m in SPEAKER_LINE.finditer(text):
         mask[m.start() : m.end()] = True
     return mask
 
@@ -201,6 +234,82 @@ def context_selectivity(activations: np.ndarray, positive: np.ndarray, among: np
     return auc_scores(flat, positive[among]).reshape(L, U)
 
 
+def _previous_is(text: str, allowed) -> np.ndarray:
+    """True where the previous character passes `allowed` (a set of characters or a test on one)."""
+    test = allowed if callable(allowed) else allowed.__contains__
+    return np.array([i > 0 and test(text[i - 1]) for i in range(len(text))], dtype=bool)
+
+
+def _after_blank_line(text: str) -> np.ndarray:
+    """True on every character of a line that follows a blank line (where speaker names stand)."""
+    mask, start = np.zeros(len(text), dtype=bool), 0
+    for line in text.split("\n"):
+        mask[start : start + len(line)] = start >= 2 and text[start - 2 : start] == "\n\n"
+        start += len(line) + 1
+    return mask
+
+
+RULES: dict[str, tuple[str, Callable[[str], np.ndarray]]] = {
+    "speaker name": ("the line follows a blank line", lambda text: _after_blank_line(text)),
+    "end of a speaker line": ("the previous character is ':'", lambda text: _previous_is(text, {":"})),
+    "start of a word": ("the previous character is a space", lambda text: _previous_is(text, {" "})),
+}
+"""A one-rule baseline per context: a yes/no test on what came before, which a neuron must beat to
+show that it reads more than that one cue."""
+
+
+def rule_auc(rule: np.ndarray, positive: np.ndarray, among: np.ndarray) -> float:
+    """AUC of a yes/no rule as a detector of `positive` within `among`: (1 + hit rate − false-alarm rate) / 2."""
+    rule, positive, among = (np.asarray(a, dtype=bool) for a in (rule, positive, among))
+    pos, neg = positive & among, ~positive & among
+    if not pos.any() or not neg.any():
+        raise ValueError("positive must mark some but not all of the positions in among")
+    return float((1 + rule[pos].mean() - rule[neg].mean()) / 2)
+
+
+def auc_where_rule_ties(activation: np.ndarray, rule: np.ndarray, positive: np.ndarray,
+                        among: np.ndarray) -> float | None:
+    """A neuron's AUC over only the (positive, negative) pairs that the rule cannot rank (it says the same for both):
+    what the neuron knows beyond the rule. None when the rule ranks every pair."""
+    activation, rule = np.asarray(activation, dtype=float), np.asarray(rule, dtype=bool)
+    total, weight = 0.0, 0
+    for value in (True, False):
+        group = among & (rule == value)
+        pairs = int((positive & group).sum() * (~positive & group).sum())
+        if pairs:
+            total += pairs * float(auc_scores(activation[group][:, None], positive[group])[0])
+            weight += pairs
+    return total / weight if weight else None
+
+
+@dataclass
+class RuleComparison:
+    """A context neuron beside the one-rule baseline for its context, on the same text."""
+
+    context: str
+    rule: str  # the rule, in words
+    rule_auc: float
+    neuron_auc: float
+    neuron_auc_on_ties: float | None  # the neuron on the pairs the rule cannot rank
+    tied_share: float  # share of all (positive, negative) pairs the rule cannot rank
+
+
+def compare_with_rules(neurons, activations: np.ndarray, text: str) -> list[RuleComparison]:
+    """For each ContextNeuron, its AUC on `text` (activations from `mlp_activations`) beside its context's rule."""
+    rows = []
+    for n in neurons:
+        positive, among = context_labels(text, n.context)
+        description, rule_of = RULES[n.context]
+        rule = rule_of(text)
+        a = activations[n.layer, :, n.unit]
+        pos, neg = positive & among, ~positive & among
+        tied = sum(int((pos & (rule == v)).sum() * (neg & (rule == v)).sum()) for v in (True, False))
+        rows.append(RuleComparison(n.context, description, rule_auc(rule, positive, among),
+                                   float(auc_scores(a[among][:, None], positive[among])[0]),
+                                   auc_where_rule_ties(a, rule, positive, among), tied / (pos.sum() * neg.sum())))
+    return rows
+
+
 @dataclass
 class ContextNeuron:
     """A neuron found to respond to a context, with its score on the text it was found on and a fresh one."""
@@ -266,20 +375,28 @@ def text_loss(model, tokenizer, text: str, windows: int = 16) -> float:
     return F.cross_entropy(logits.reshape(-1, logits.size(-1)), batch[:, 1:].reshape(-1)).item()
 
 
-def mlp_ablation_losses(model, tokenizer, text: str, windows: int = 16) -> dict[str, float]:
-    """Loss of the full model, with each layer's MLP switched off alone, and with every MLP off."""
+def mlp_ablation_losses(model, tokenizer, text: str, windows: int = 16, mode: str = "zero",
+                        reference=None) -> dict[str, float]:
+    """Loss of the full model, with each layer's MLP switched off alone, and with every MLP off.
+
+    mode "zero" (default) removes an MLP's output; mode "mean" replaces it with its average over `reference`
+    (token ids, or `gptviz.ablation.mean_activations`), which keeps its typical contribution and removes only
+    what depends on the input."""
     n_layer = model.config.n_layer
+    if mode == "mean" and reference is not None and not isinstance(reference, MeanActivations):
+        reference = mean_activations(model, reference)  # measured once for all the conditions
     losses = {"full model": text_loss(model, tokenizer, text, windows)}
     for layer in range(n_layer):
-        with ablated(model, mlps=[layer]):
+        with ablated(model, mlps=[layer], mode=mode, reference=reference):
             losses[f"no MLP in block {layer}"] = text_loss(model, tokenizer, text, windows)
-    with ablated(model, mlps=range(n_layer)):
+    with ablated(model, mlps=range(n_layer), mode=mode, reference=reference):
         losses["no MLPs at all"] = text_loss(model, tokenizer, text, windows)
     return losses
 
 
 __all__ = [
-    "CONTEXTS", "ContextNeuron", "Lens", "auc_scores", "context_labels", "context_selectivity", "decode_hidden",
+    "CONTEXTS", "RULES", "SPEAKER_LINE", "ContextNeuron", "RuleComparison", "auc_where_rule_ties", "compare_with_rules",
+    "rule_auc", "Lens", "auc_scores", "context_labels", "context_selectivity", "decode_hidden",
     "find_context_neurons", "lens_losses", "logit_lens", "mlp_ablation_losses", "mlp_activations", "mlp_share",
-    "parameter_groups", "text_loss", "top_contexts",
+    "parameter_groups", "parameter_groups_for", "permutation_gap", "text_loss", "top_contexts",
 ]

@@ -6,6 +6,10 @@ out, which also returns the attention weights for plotting (a test checks the tw
 included). Generation reuses earlier keys and values through a `KVCache`, and a batch of prompts of
 different lengths is decoded at once by padding them on the left: `key_valid` hides the padding
 from attention and each token gets its own position.
+
+Positions enter in one of two ways: a vector added to the token embeddings once, before the first
+block ("learned", "sinusoidal"), or a rotation of every layer's queries and keys ("rope", Su et al.
+2021), which makes a query-key score depend only on how far apart the two tokens are.
 """
 
 from __future__ import annotations
@@ -20,7 +24,8 @@ from torch.nn import functional as F
 
 from .checks import check_float, check_int
 
-POS_ENCODINGS = ("learned", "sinusoidal", "none")
+POS_ENCODINGS = ("learned", "sinusoidal", "none", "rope")
+ROPE_BASE = 10000.0  # the slowest rotation turns once every ~2π·10000 positions, as in Su et al. (2021)
 
 
 @dataclass
@@ -31,7 +36,7 @@ class GPTConfig:
     n_head: int = 4  # attention heads per block
     n_embd: int = 192  # width of the residual stream
     dropout: float = 0.0  # dropout probability while training
-    pos_encoding: str = "learned"  # "learned", "sinusoidal" or "none"
+    pos_encoding: str = "learned"  # "learned", "sinusoidal", "none" or "rope" (rotated queries and keys)
 
     def __post_init__(self):
         for name in ("vocab_size", "block_size", "n_layer", "n_head", "n_embd"):
@@ -41,6 +46,9 @@ class GPTConfig:
         self.dropout = check_float("dropout", self.dropout, 0, 1, high_open=True)
         if self.pos_encoding not in POS_ENCODINGS:
             raise ValueError(f"pos_encoding must be one of {POS_ENCODINGS}, got {self.pos_encoding!r}")
+        if self.pos_encoding == "rope" and (self.n_embd // self.n_head) % 2:
+            raise ValueError(f"pos_encoding='rope' rotates pairs of dimensions: the head size n_embd/n_head must be "
+                             f"even, got {self.n_embd}/{self.n_head} = {self.n_embd // self.n_head}")
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -90,6 +98,27 @@ def sinusoidal_encoding(block_size: int, n_embd: int) -> torch.Tensor:
     return pe
 
 
+def rope_angles(positions: torch.Tensor, head_size: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """cos and sin of the rotation angles p·θᵢ, θᵢ = 10000^(−2i/head_size), for positions (..., T): (..., T, hs/2)."""
+    theta = ROPE_BASE ** (-torch.arange(0, head_size, 2, dtype=torch.float32, device=positions.device) / head_size)
+    angles = positions.to(torch.float32)[..., None] * theta  # (..., T, hs/2)
+    return angles.cos(), angles.sin()
+
+
+def apply_rope(x: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
+    """Rotate each pair of dimensions (i, i + hs/2) of x (B, nh, T, hs) by the angle p·θᵢ of its token's position.
+
+    `positions` is (T,) or (B, T). A rotation keeps lengths, and rotating a query at p and a key at p' leaves
+    their dot product a function of p − p' only: attention sees relative offsets (RoPE, Su et al. 2021).
+    """
+    half = x.size(-1) // 2
+    cos, sin = rope_angles(positions, x.size(-1))
+    if cos.dim() == 3:  # (B, T, hs/2): one row of positions per sequence, the same for every head
+        cos, sin = cos[:, None], sin[:, None]
+    x1, x2 = x[..., :half], x[..., half:]
+    return torch.cat([x1 * cos - x2 * sin, x1 * sin + x2 * cos], dim=-1)
+
+
 @dataclass
 class LayerCache:
     """Keys and values one attention layer has already computed, kept to be reused."""
@@ -128,16 +157,22 @@ class CausalSelfAttention(nn.Module):
         self.c_proj = nn.Linear(config.n_embd, config.n_embd)
         self.resid_dropout = nn.Dropout(config.dropout)
         self.dropout = config.dropout
+        self.rope = config.pos_encoding == "rope"
 
-    def forward(self, x, return_weights=False, cache: LayerCache | None = None, mask=None):
+    def forward(self, x, return_weights=False, cache: LayerCache | None = None, mask=None, positions=None):
         """x (B, T, C) -> output (B, T, C), and the attention weights (B, nh, T, S) if `return_weights`.
 
         `cache` holds the earlier tokens' keys and values and receives these ones; `mask` (B, 1, T, S)
-        says which keys each query may see (None: causal).
+        says which keys each query may see (None: causal). With RoPE, `positions` (T,) or (B, T) are the
+        tokens' positions, by which their queries and keys are rotated (the cache keeps rotated keys).
         """
         B, T, C = x.size()
         q, k, v = self.c_attn(x).split(C, dim=2)
         q, k, v = (t.view(B, T, self.n_head, C // self.n_head).transpose(1, 2) for t in (q, k, v))  # (B, nh, T, hs)
+        if self.rope:
+            if positions is None:
+                raise ValueError("pos_encoding='rope' needs the tokens' positions")
+            q, k = apply_rope(q, positions), apply_rope(k, positions)
         if cache is not None:  # prepend the keys and values of the earlier tokens, and remember the new ones
             if cache.keys is not None:
                 k, v = torch.cat([cache.keys, k], dim=2), torch.cat([cache.values, v], dim=2)  # (B, nh, S, hs)
@@ -180,8 +215,8 @@ class Block(nn.Module):
         self.ln_2 = nn.LayerNorm(config.n_embd)
         self.mlp = MLP(config)
 
-    def forward(self, x, return_weights=False, cache: LayerCache | None = None, mask=None):
-        attn_out, weights = self.attn(self.ln_1(x), return_weights, cache, mask)
+    def forward(self, x, return_weights=False, cache: LayerCache | None = None, mask=None, positions=None):
+        attn_out, weights = self.attn(self.ln_1(x), return_weights, cache, mask, positions)
         x = x + attn_out
         x = x + self.mlp(self.ln_2(x))
         return x, weights
@@ -223,7 +258,9 @@ class GPT(nn.Module):
         return self.wte.weight.device
 
     def position_encoding(self, T: int, start: int = 0) -> torch.Tensor | None:
-        """What is added to the token embeddings at positions start..start+T-1, shape (T, n_embd), or None."""
+        """What is added to the token embeddings at positions start..start+T-1, shape (T, n_embd), or None.
+
+        None for "none" and for "rope", which rotates queries and keys inside attention instead."""
         if self.config.pos_encoding == "learned":
             return self.wpe.weight[start : start + T]
         if self.config.pos_encoding == "sinusoidal":
@@ -253,11 +290,13 @@ class GPT(nn.Module):
         return self.drop(x if pos is None else x + pos)
 
     def _start(self, idx, cache: KVCache | None, key_valid, positions):
-        """The residual stream's start (B, T, C) and the attention mask (None: plainly causal, no padding)."""
+        """The residual stream's start (B, T, C), the attention mask (None: plainly causal, no padding), and the
+        tokens' positions for RoPE ((T,) or (B, T); None for the other encodings)."""
         B, T = idx.shape
         past = 0 if cache is None else len(cache)
         if key_valid is None and (cache is None or cache.key_valid is None):
-            return self.embed(idx, past, positions), None
+            x = self.embed(idx, past, positions)
+            return x, None, self._rope_positions(idx, past, positions)
         if key_valid is not None and key_valid.shape != (B, T):
             raise ValueError(f"key_valid must have the shape of idx {(B, T)}, got {tuple(key_valid.shape)}")
         earlier = cache.key_valid if cache is not None and cache.key_valid is not None else None
@@ -270,7 +309,15 @@ class GPT(nn.Module):
         x = self.embed(idx, past, positions)
         if cache is not None:
             cache.key_valid = keys
-        return x, padding_mask(T, keys)
+        return x, padding_mask(T, keys), self._rope_positions(idx, past, positions)
+
+    def _rope_positions(self, idx, start: int, positions):
+        """The positions RoPE rotates by: `positions` (B, T) if given, else start..start+T-1; None without RoPE."""
+        if self.config.pos_encoding != "rope":
+            return None
+        if positions is not None:
+            return positions
+        return torch.arange(start, start + idx.size(1), device=idx.device)
 
     def forward(self, idx, targets=None, cache: KVCache | None = None, key_valid=None, positions=None):
         """Logits (B, T, vocab_size) and the loss if `targets` are given.
@@ -280,9 +327,9 @@ class GPT(nn.Module):
         False at the padding: no token attends to it, and positions count only the real tokens (unless
         `positions` (B, T) are given). The cache remembers the padding for the later calls.
         """
-        x, mask = self._start(idx, cache, key_valid, positions)  # (B, T, C)
+        x, mask, rope = self._start(idx, cache, key_valid, positions)  # (B, T, C)
         for i, block in enumerate(self.blocks):
-            x, _ = block(x, cache=None if cache is None else cache.layers[i], mask=mask)
+            x, _ = block(x, cache=None if cache is None else cache.layers[i], mask=mask, positions=rope)
         logits = self.lm_head(self.ln_f(x))  # (B, T, vocab_size)
         loss = None
         if targets is not None:
@@ -293,10 +340,10 @@ class GPT(nn.Module):
         """Forward on the explicit attention path: logits, attention (B, L, nh, T, T), hidden (B, L+1, T, C).
 
         In training mode, dropout (of the attention weights too) applies as in `forward`."""
-        x, mask = self._start(idx, None, key_valid, positions)
+        x, mask, rope = self._start(idx, None, key_valid, positions)
         hidden, attention = [x], []
         for block in self.blocks:
-            x, weights = block(x, return_weights=True, mask=mask)
+            x, weights = block(x, return_weights=True, mask=mask, positions=rope)
             hidden.append(x)
             attention.append(weights)
         logits = self.lm_head(self.ln_f(x))

@@ -89,6 +89,57 @@ def test_context_labels():
         lens.context_labels(text, "sonnets")
 
 
+def test_speaker_lines_in_mixed_case_but_not_verse_ending_in_a_colon():
+    text = "x.\n\nGhost:\nMark me.\n\nFirst Clown:\nAy.\n\nI talk of you:\nno\n\nKING OF FRANCE:\nGo"
+    name, _ = lens.context_labels(text, "speaker name")
+    assert "".join(np.array(list(text))[name]) == "GFCKINGOFFRANCE"  # the old rule missed Ghost and First Clown
+    ends, _ = lens.context_labels(text, "end of a speaker line")
+    assert [text[i - 1] for i in np.flatnonzero(ends)] == [":", ":", ":"]
+
+
+def test_rule_auc_and_what_a_detector_adds_beyond_the_rule():
+    positive = np.array([1, 1, 1, 0, 0, 0, 0, 0], dtype=bool)
+    among = np.ones(8, dtype=bool)
+    rule = np.array([1, 1, 0, 0, 0, 0, 0, 1], dtype=bool)  # 2 of 3 hits, 1 of 5 false alarms
+    assert lens.rule_auc(rule, positive, among) == pytest.approx((1 + 2 / 3 - 1 / 5) / 2)
+    perfect = positive.astype(float)
+    assert lens.auc_where_rule_ties(perfect, rule, positive, among) == pytest.approx(1.0)
+    assert lens.auc_where_rule_ties(-perfect, rule, positive, among) == pytest.approx(0.0)
+    assert lens.auc_where_rule_ties(perfect, positive, positive, among) is None  # a perfect rule ties no pair
+    with pytest.raises(ValueError, match="positive"):
+        lens.rule_auc(rule, np.zeros(8, dtype=bool), among)
+
+
+def test_neurons_beat_their_rules_and_shuffled_activations_do_not(pretrained):
+    model, tok = pretrained
+    val = gptviz.load_corpus().val_text
+    search, check = val[:4000], val[30000:34000]
+    found = lens.find_context_neurons(model, tok, search, check)
+    acts = lens.mlp_activations(model, tok, check)
+    for row in lens.compare_with_rules(found, acts, check):  # the chapter's check passes on the real neurons...
+        assert row.neuron_auc >= row.rule_auc - 0.01 and row.neuron_auc_on_ties > 0.7, row
+        assert 0.9 < row.rule_auc < 1.0  # measured 0.97-0.99: the rule alone is strong
+    shuffled = acts[:, np.random.default_rng(0).permutation(acts.shape[1])]  # ...and fails on shuffled activations
+    rows = lens.compare_with_rules(found, shuffled, check)
+    assert all(row.neuron_auc_on_ties < 0.7 or row.neuron_auc < row.rule_auc - 0.01 for row in rows)
+
+
+def test_parameter_formula_matches_the_model_and_gpt2_small(tiny_model, tiny_config):
+    c = tiny_config
+    groups = lens.parameter_groups_for(c.vocab_size, c.block_size, c.n_embd, c.n_layer)
+    assert groups == lens.parameter_groups(tiny_model)
+    gpt2 = lens.parameter_groups_for(50257, 1024, 768, 12)
+    assert sum(gpt2.values()) == 124_439_808  # GPT-2 small's published count
+    assert 0.30 < gpt2["token embedding"] / sum(gpt2.values()) < 0.32
+
+
+def test_permutation_gap_passes_the_mlp_and_fails_attention(tiny_model):
+    torch.manual_seed(0)
+    x, perm = torch.randn(1, 12, tiny_model.config.n_embd), torch.randperm(12)
+    assert lens.permutation_gap(tiny_model.blocks[0].mlp, x, perm) < 1e-5
+    assert lens.permutation_gap(tiny_model.blocks[0].attn, x, perm) > 1e-3  # attention mixes positions
+
+
 def test_context_neurons_are_found_and_hold_on_fresh_text(pretrained):
     model, tok = pretrained
     val = gptviz.load_corpus().val_text
@@ -122,12 +173,24 @@ def test_text_loss_and_mlp_ablation(tiny_model, tok, text):
         lens.text_loss(tiny_model, tok, text, windows=0)
     with pytest.raises(ValueError, match="block_size"):
         lens.text_loss(tiny_model, tok, text[:10])
+    ids = torch.tensor(tok.encode(text[:200]))
+    mean = lens.mlp_ablation_losses(tiny_model, tok, text, windows=4, mode="mean", reference=ids)
+    assert mean["full model"] == losses["full model"] and mean["no MLPs at all"] != losses["no MLPs at all"]
 
 
 def test_removing_the_mlps_hurts_the_shipped_model(pretrained):
     model, tok = pretrained
     losses = lens.mlp_ablation_losses(model, tok, gptviz.load_corpus().val_text, windows=4)
     assert losses["no MLPs at all"] > losses["full model"] + 1.0  # measured 1.45 -> 4.2 nats
+
+
+def test_ablation_bars_with_baselines_and_a_second_mode():
+    zero = {"full model": 1.4, "no MLP in block 0": 5.9, "no MLPs at all": 4.2}
+    mean = {"full model": 1.4, "no MLP in block 0": 4.5, "no MLPs at all": 4.9}
+    fig = plots.ablation_bars(zero, compare=mean, references={"bigram": 2.5, "uniform": 4.34})
+    assert isinstance(fig, Figure) and len(fig.axes[0].patches) == 6
+    with pytest.raises(ValueError, match="same conditions"):
+        plots.ablation_bars(zero, compare={"full model": 1.4})
 
 
 def test_block_plots_return_figures(tiny_model, tok):

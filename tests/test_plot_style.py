@@ -75,6 +75,9 @@ CASES = {
     "similarity_by_offset_figure": lambda: plots.similarity_by_offset_figure(
         {"sin": (np.arange(5), np.linspace(1, 0, 5))}),
     "task_curves_figure": lambda: plots.task_curves_figure([RUN], chance=0.69),
+    "similarity_matrices_figure": lambda: plots.similarity_matrices_figure({"a": np.eye(6), "b": np.eye(6)}),
+    "sweep_curves_figure": lambda: plots.sweep_curves_figure(
+        {"runs": {"x": [{"steps": [1, 2], "losses": [0.7, 0.1], "accuracy": 0.95}]}}, ["x"], chance=0.69),
     "parameter_share_bars": lambda: plots.parameter_share_bars({"attention": 10, "feed-forward (MLP)": 20}),
     "logit_lens_grid": lambda: plots.logit_lens_grid(LENS, VOCAB),
     "lens_loss_bars": lambda: plots.lens_loss_bars([3.0, 2.0, 1.5], 2.5),

@@ -82,3 +82,60 @@ def test_offset_similarity_of_sinusoidal_codes():
 def test_bad_arguments_are_named(call, name):
     with pytest.raises(ValueError, match=name):
         call()
+
+
+def test_sin_then_cos_rearranges_the_interleaved_table():
+    pe = sinusoidal_encoding(10, 8).numpy()
+    blocks = P.sin_then_cos(pe)
+    assert np.array_equal(blocks[:, :4], pe[:, 0::2]) and np.array_equal(blocks[:, 4:], pe[:, 1::2])
+    with pytest.raises(ValueError, match="even"):
+        P.sin_then_cos(np.ones((3, 5)))
+
+
+def test_similarity_matrix_and_nearest_neighbour_check_fails_on_shuffled_codes():
+    pe = sinusoidal_encoding(64, 32).numpy()
+    matrix = P.similarity_matrix(pe)
+    assert matrix.shape == (64, 64) and np.allclose(np.diag(matrix), 1, atol=1e-6)
+    assert P.nearest_is_neighbour(pe) > 0.9
+    shuffled = pe[np.random.default_rng(0).permutation(64)]  # the same codes, in no order: the check must fail
+    assert P.nearest_is_neighbour(shuffled) < 0.2
+
+
+def test_strongest_periods_find_a_planted_wave():
+    t = np.arange(120)[:, None]
+    table = np.sin(2 * np.pi * t / 6.0) * np.ones((1, 4)) + 0.01 * np.random.default_rng(0).normal(size=(120, 4))
+    period, share = P.strongest_periods(table, 1)[0]
+    assert period == pytest.approx(6.0) and share > 0.9
+
+
+def test_steps_to_learn_and_the_shipped_sweep():
+    assert P.steps_to_learn({"steps": [20, 40, 60], "losses": [0.7, 0.09, 0.01]}) == 40
+    assert P.steps_to_learn({"steps": [20, 40], "losses": [0.7, 0.69]}) is None
+    sweep = P.load_order_task_sweep()
+    rows = {row["setting"]: row for row in P.sweep_table(sweep)}
+    assert set(rows) == set(P.SWEEP_SETTINGS) and all(row["runs"] >= 5 for row in rows.values())
+    assert rows["none, 1 layer"]["learned"] == 0
+    assert rows["learned, 1 layer"]["learned"] == rows["learned, 1 layer"]["runs"]
+    assert rows["none, 2 layers"]["worst final loss"] < 0.1  # the chapter's section 6 asserts this on the sweep
+
+
+def test_order_task_sweep_records_every_seed():
+    sweep = P.order_task_sweep([0, 1], settings={"none, 1 layer": ("none", 1, 20)}, log=lambda line: None)
+    runs = sweep["runs"]["none, 1 layer"]
+    assert [r["seed"] for r in runs] == [0, 1] and runs[0]["steps"][-1] == 20
+    assert P.sweep_table(sweep)[0]["learned"] == 0
+
+
+def test_position_plots_return_figures_and_check_their_input():
+    from matplotlib.figure import Figure
+
+    from gptviz import plots
+    pe = sinusoidal_encoding(16, 8).numpy()
+    assert isinstance(plots.positional_heatmap(P.sin_then_cos(pe), blocks=("sin", "cos")), Figure)
+    assert isinstance(plots.similarity_matrices_figure({"sinusoidal": P.similarity_matrix(pe)}), Figure)
+    sweep = {"runs": {"x": [{"steps": [1, 2], "losses": [0.7, 0.1], "accuracy": 0.95}]}}
+    assert isinstance(plots.sweep_curves_figure(sweep, ["x"], chance=0.69), Figure)
+    with pytest.raises(ValueError, match="settings"):
+        plots.sweep_curves_figure(sweep, ["y"])
+    with pytest.raises(ValueError, match="square"):
+        plots.similarity_matrices_figure({"bad": np.ones((3, 4))})

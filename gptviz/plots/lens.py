@@ -121,14 +121,36 @@ def neuron_histogram(in_context, elsewhere, context: str, auc: float | None = No
 
 @styled
 def ablation_bars(losses: dict[str, float], title="Validation loss with feed-forward networks switched off",
-                  ax=None) -> Figure:
-    """Horizontal bars of loss per condition; the first entry (the full model) is the reference line."""
+                  ax=None, references: dict[str, float] | None = None, compare: dict[str, float] | None = None,
+                  modes: tuple[str, str] = ("zero-ablated", "mean-ablated")) -> Figure:
+    """Horizontal bars of loss per condition; the first entry (the full model) is the reference line.
+
+    `references` = {name: loss} adds labelled dashed lines (e.g. bigram counts, uniform guessing); `compare` gives
+    a second set of losses for the same conditions (another ablation mode), drawn as a second bar per condition,
+    the two named by `modes`."""
     names, values = list(losses), np.array(list(losses.values()), dtype=float)
-    fig, ax = new_figure(7.5, 0.55 * len(names) + 1.5, ax=ax)
-    colours = [PALETTE[2]] + [PALETTE[3] if "all" in n else PALETTE[1] for n in names[1:]]
-    labelled_barh(ax, names, values, [f"{v:.2f}" for v in values], colours)
+    if compare is not None and list(compare) != names:
+        raise ValueError(f"compare must have the same conditions as losses, {names}, got {list(compare)}")
+    fig, ax = new_figure(8.0, (0.8 if compare else 0.55) * len(names) + 1.7, ax=ax)
+    if compare is None:
+        colours = [PALETTE[2]] + [PALETTE[3] if "all" in n else PALETTE[1] for n in names[1:]]
+        labelled_barh(ax, names, values, [f"{v:.2f}" for v in values], colours)
+        highest = values.max()
+    else:
+        other = np.array(list(compare.values()), dtype=float)
+        rows = np.arange(len(names))
+        for shift, series, colour, label in ((-0.2, values, PALETTE[1], modes[0]), (0.2, other, PALETTE[0], modes[1])):
+            bars = ax.barh(rows + shift, series, height=0.4, color=colour, label=label)
+            ax.bar_label(bars, [f"{v:.2f}" for v in series], padding=3)
+        ax.set_yticks(rows, names)
+        ax.invert_yaxis()
+        highest = max(values.max(), other.max())
     ax.axvline(values[0], **REFERENCE)
-    ax.set_xlim(0, values.max() * 1.18)
+    for i, (name, loss) in enumerate((references or {}).items()):
+        ax.axvline(loss, color=PALETTE[4 + i % 3], linestyle=":", linewidth=2, label=f"{name} ({loss:.2f})")
+    if references or compare is not None:
+        ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=2)  # below the axes: no bar hidden
+    ax.set_xlim(0, max(highest, *(references or {0: 0}).values()) * 1.18)
     ax.set(xlabel="cross-entropy on held-out plays (nats per char)", title=title)
     return fig
 
