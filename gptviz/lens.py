@@ -19,11 +19,11 @@ import torch
 from torch.nn import functional as F
 
 from .ablation import MeanActivations, ablated, mean_activations
+from .checks import check_int
 from .model import evaluating
 from .trace import inspect
 
 # ---------------------------------------------------------------- parameters
-
 
 def parameter_groups(model) -> dict[str, int]:
     """Number of parameters in each part of the model; the tied output layer is counted once, as the embedding."""
@@ -84,7 +84,6 @@ def _output(result):
 
 # ---------------------------------------------------------------- logit lens
 
-
 @dataclass
 class Lens:
     """Next-token distributions read from the residual stream after the embedding and after each block."""
@@ -132,7 +131,6 @@ def lens_losses(model, tokenizer, text: str) -> np.ndarray:
 
 
 # ---------------------------------------------------------------- neurons
-
 
 @torch.no_grad()
 def mlp_activations(model, tokenizer, text: str) -> np.ndarray:
@@ -359,15 +357,13 @@ def top_contexts(text: str, activation: np.ndarray, k: int = 5, width: int = 12,
 
 # ---------------------------------------------------------------- ablation
 
-
 @torch.no_grad()
 def text_loss(model, tokenizer, text: str, windows: int = 16) -> float:
     """Mean next-token loss on `windows` evenly spaced block_size windows of `text` (no randomness)."""
     block = model.config.block_size
     if len(text) < block + 1:
         raise ValueError(f"text has {len(text)} characters; it needs at least block_size + 1 = {block + 1}")
-    if not isinstance(windows, int) or windows < 1:
-        raise ValueError(f"windows must be an integer >= 1, got {windows!r}")
+    windows = check_int("windows", windows, low=1)
     starts = np.linspace(0, len(text) - block - 1, windows).astype(int)
     batch = torch.tensor([tokenizer.encode(text[s : s + block + 1]) for s in starts], device=model.device)
     with evaluating(model):
