@@ -26,7 +26,7 @@ from ..model import sinusoidal_encoding
 from ..plots import PALETTE, positional_heatmap, token_strip, update_attention_view
 from ..plots.heads import head_grid
 from ..plots.style import new_panels, styled
-from ..positions import similarity_to
+from ..positions import similarity_to, sin_then_cos
 from ..trace import describe_characters, inspect
 from .core import check_int, check_text, explorer
 
@@ -223,13 +223,15 @@ def head_grid_explorer(model, tokenizer, text: str = "ROMEO:\nBut soft, what lig
 # --- positional encodings ---------------------------------------------------------------------------------------
 
 def encodings_of(model, positions: int | None = None) -> dict[str, np.ndarray]:
-    """The sinusoidal code of Vaswani et al. at the model's width, and the model's own (if it learned one).
+    """The sinusoidal code of Vaswani et al. at the model's width (all sines, then all cosines, so the picture reads
+    as two sets of waves), and the model's own (if it learned one).
 
-    `positions`: how many, 2..block_size (None: 128 or block_size if smaller).
+    `positions`: how many, 2..block_size (None: 128 or block_size if smaller). Reordering the columns changes no
+    similarity between positions.
     """
     block_size = model.config.block_size
     positions = min(128, block_size) if positions is None else check_int("positions", positions, 2, block_size)
-    out = {"sinusoidal": sinusoidal_encoding(positions, model.config.n_embd).numpy()}
+    out = {"sinusoidal": sin_then_cos(sinusoidal_encoding(positions, model.config.n_embd).numpy())}
     own = model.position_encoding(positions)
     if own is not None and model.config.pos_encoding == "learned":
         out["learned (shipped model)"] = own.detach().cpu().numpy()
