@@ -5,11 +5,10 @@ from __future__ import annotations
 import argparse
 import json
 
-from ..checkpoint import load_pretrained
 from .dataset import INVENT_SHARE, build_dataset
 from .evaluation import evaluate
 from .finetuning import FINETUNE_BATCH, FINETUNE_LR, FINETUNE_STEPS
-from .shipped import chat_model_dir, load_chat_model, make_chat_model
+from .shipped import chat_model_dir, chat_ready_pretrained, load_chat_model, make_chat_model
 
 
 def main(argv=None) -> None:
@@ -22,13 +21,15 @@ def main(argv=None) -> None:
     ft.add_argument("--lr", type=float, default=FINETUNE_LR)
     ft.add_argument("--seed", type=int, default=0)
     ft.add_argument("--invent", type=float, default=INVENT_SHARE, help="share of passages with invented names")
+    ft.add_argument("--device", default="cpu", help="cpu (the default) or cuda")
     sub.add_parser("evaluate", help="score the pre-trained and the shipped fine-tuned model on the test questions")
     args = parser.parse_args(argv)
     if args.command == "finetune":
-        info = make_chat_model(args.out, args.steps, args.batch_size, args.lr, args.seed, invent=args.invent)
-        print(json.dumps({k: info[k] for k in ("before", "after")}, indent=1))
+        info = make_chat_model(args.out, args.steps, args.batch_size, args.lr, args.seed, invent=args.invent,
+                               device=args.device)
+        print(json.dumps({k: info[k] for k in ("seconds", "before", "after", "before_train", "after_train")}, indent=1))
     else:
         test = build_dataset().test
-        for name, (model, tokenizer) in (("pre-trained", load_pretrained()), ("fine-tuned", load_chat_model())):
+        for name, (model, tokenizer) in (("pre-trained", chat_ready_pretrained()), ("fine-tuned", load_chat_model())):
             print(name, json.dumps(evaluate(model, tokenizer, test).table()))
 

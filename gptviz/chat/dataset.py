@@ -24,7 +24,7 @@ from functools import lru_cache
 import numpy as np
 
 from ..data import HELD_OUT_PLAYS, markdown_to_play_text, play_files
-from .template import END, format_prompt
+from .template import END, format_prompt, token_count
 
 QUESTION_KINDS = ("first", "last", "says", "play")
 QUESTIONS = {
@@ -38,7 +38,7 @@ KIND_NAMES = {"first": "who speaks first", "last": "who speaks last", "says": "w
 IN_CONTEXT_KINDS = ("first", "last", "says")  # the answer is written in the question's passage
 LINE_CHARS = 40  # each passage line is cut to at most this many characters (at a word boundary)
 PASSAGE_SPEECHES = 3
-MAX_PROMPT = 200  # longest question prompt, in characters: room is left for the reply inside block_size
+MAX_PROMPT = 220  # longest question prompt, in tokens (system line included): room is left for the reply
 MIN_SPEECHES = 2  # a speaker tag must be used this often in a play to count as a character
 INVENT_SHARE = 0.75  # share of training passages whose speakers get invented names (see ChatDataset.sample)
 _NAME = re.compile(r"[A-Za-z][A-Za-z' .-]{0,28}")
@@ -132,7 +132,7 @@ class ChatExample:
 
     @property
     def text(self) -> str:
-        """The whole exchange, as the model is fine-tuned on it."""
+        """The whole exchange, as the model is fine-tuned on it (the reply ends with <|end|>)."""
         return self.prompt + self.answer + END
 
 
@@ -160,7 +160,7 @@ def passage_example(kind: str, play: Play, start: int) -> ChatExample | None:
         raise ValueError(f"kind must be one of {IN_CONTEXT_KINDS}, got {kind!r}")
     question = QUESTIONS[kind].format(quote=quote) if kind == "says" else QUESTIONS[kind]
     example = ChatExample(kind, passage_text(speeches) + "\n" + question, target.speaker, tuple(speakers), play.slug)
-    return example if len(example.prompt) <= MAX_PROMPT else None
+    return example if token_count(example.prompt) <= MAX_PROMPT else None
 
 
 def is_eponymous(name: str, title: str) -> bool:
@@ -231,7 +231,7 @@ def with_invented_names(example: ChatExample, rng: random.Random) -> ChatExample
         new = invented_name(old, rng)
         if new != old and new not in renamed.candidates:
             renamed = rename_speaker(renamed, old, new)
-    return renamed if len(renamed.prompt) <= MAX_PROMPT else example
+    return renamed if token_count(renamed.prompt) <= MAX_PROMPT else example
 
 
 @dataclass
@@ -265,6 +265,20 @@ class ChatDataset:
 
     def test_of(self, kind: str) -> list[ChatExample]:
         return [e for e in self.test if e.kind == kind]
+
+    def train_sample(self, per_kind: int = 40, seed: int = 0) -> list[ChatExample]:
+        """A fixed sample of training questions of every kind, names as written (to compare with the test)."""
+        rng, plays = random.Random(seed), load_plays()
+        chosen: list[ChatExample] = []
+        for kind in IN_CONTEXT_KINDS:
+            of_kind: list[ChatExample] = []
+            while len(of_kind) < per_kind:
+                slug = rng.choice(self.train_plays)
+                example = passage_example(kind, plays[slug], rng.choice(self.starts[slug]))
+                if example is not None and example not in of_kind:
+                    of_kind.append(example)
+            chosen += of_kind
+        return chosen + rng.sample(self.train_characters, min(per_kind, len(self.train_characters)))
 
 
 def build_dataset(test_per_kind: int = 40, seed: int = 0) -> ChatDataset:

@@ -5,10 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import torch
 
+from ..model import evaluating
 from .dataset import KIND_NAMES, QUESTION_KINDS, ChatExample, chance_accuracy
-from .decoding import greedy_replies
-from .template import parse_reply
+from .decoding import greedy_replies, prompt_ids
+from .template import parse_reply, token_count
 
 
 @dataclass
@@ -87,28 +89,65 @@ def evaluate(model, tokenizer, examples: list[ChatExample], batch_size: int = 64
 
 
 def answer_span(example: ChatExample) -> tuple[int, int]:
-    """Character positions [start, end) in the prompt of the answer's first mention in the passage."""
+    """Token positions [start, end) in the prompt of the answer's first mention in the passage."""
     start = example.prompt.find(example.answer + ": ")
     if start < 0:
         raise ValueError(f"the answer {example.answer!r} is not written in the question's passage")
-    return start, start + len(example.answer)
+    first = token_count(example.prompt[:start])
+    return first, first + len(example.answer)
+
+
+@torch.no_grad()
+def prompt_attention(model, tokenizer, prompt: str) -> np.ndarray:
+    """Attention (n_layer, n_head, T) of the prompt's last position (it predicts the reply) onto the prompt."""
+    ids = torch.tensor([prompt_ids(tokenizer, prompt)], device=model.device)
+    if ids.size(1) > model.config.block_size:
+        raise ValueError(f"prompt is {ids.size(1)} tokens; the model reads at most {model.config.block_size}")
+    with evaluating(model):
+        _, attention, _ = model.forward_traced(ids)  # (1, L, nh, T, T)
+    return attention[0, :, :, -1, :].double().cpu().numpy()
 
 
 def answer_attention(trace) -> np.ndarray:
-    """Attention (n_layer, n_head, T) of the last position (the one that predicts the answer) onto the prompt."""
+    """Attention (n_layer, n_head, T) of a trace's last position onto the text (see `gptviz.inspect`)."""
     return trace.attention[:, :, -1, :]
 
 
 def attention_on_answer(model, tokenizer, examples: list[ChatExample]) -> tuple[np.ndarray, float]:
     """Mean share (n_layer, n_head) of the last prompt position's attention that lands on the answer's name in
     the passage, and the share a uniform spread would give (the name's length over the prompt's)."""
-    from ..trace import inspect
-
     shares, uniform = [], []
     for example in examples:
         start, end = answer_span(example)
-        weights = answer_attention(inspect(model, tokenizer, example.prompt))
+        weights = prompt_attention(model, tokenizer, example.prompt)
         shares.append(weights[:, :, start:end].sum(-1))
-        uniform.append((end - start) / len(example.prompt))
+        uniform.append((end - start) / weights.shape[-1])
     return np.mean(shares, axis=0), float(np.mean(uniform))
 
+
+# --------------------------------------------------------------------------- the causal check: switch a head off
+
+
+def accuracy_without_heads(model, tokenizer, examples: list[ChatExample], heads=()) -> float:
+    """Accuracy on `examples` with the given (layer, head) outputs set to zero (none: the whole model)."""
+    from ..ablation import ablated
+
+    with ablated(model, heads=list(heads)):
+        return evaluate(model, tokenizer, examples).accuracy()
+
+
+def head_ablation(model, tokenizer, examples: list[ChatExample], heads) -> dict[str, float]:
+    """Accuracy with nothing switched off, then with each of `heads` switched off alone: {"none" | "L.H": acc}."""
+    result = {"none": accuracy_without_heads(model, tokenizer, examples)}
+    for layer, head in heads:
+        result[f"{layer}.{head}"] = accuracy_without_heads(model, tokenizer, examples, [(layer, head)])
+    return result
+
+
+def is_causal_head(accuracies: dict[str, float], head, neighbour, drop: float = 0.5, keep: float = 0.15) -> bool:
+    """Whether switching `head` off costs at least `drop` accuracy while switching `neighbour` off costs at most `keep`.
+
+    `accuracies` is what `head_ablation` returns for both heads."""
+    full = accuracies["none"]
+    cost = {name: full - accuracies["{}.{}".format(*heads)] for name, heads in (("head", head), ("other", neighbour))}
+    return cost["head"] >= drop and cost["other"] <= keep

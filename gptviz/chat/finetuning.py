@@ -10,18 +10,21 @@ from torch.nn import functional as F
 from ..model import evaluating
 from ..training import TrainConfig, fit
 from .dataset import INVENT_SHARE, ChatDataset, ChatExample
+from .template import encode_chat
 
-FINETUNE_STEPS, FINETUNE_BATCH, FINETUNE_LR = 1200, 16, 1e-3  # the settings of the shipped chat model
+FINETUNE_STEPS, FINETUNE_BATCH, FINETUNE_LR = 500, 16, 1e-3  # the settings of the shipped chat model
 
 
 def encode_examples(examples: list[ChatExample], tokenizer) -> tuple[torch.Tensor, torch.Tensor]:
-    """Inputs (B, T) and targets (B, T) for next-token training; every target outside the answer is -100 (ignored)."""
-    rows = [tokenizer.encode(e.text) for e in examples]
+    """Inputs (B, T) and targets (B, T) for next-token training; every target outside the reply is -100 (ignored).
+
+    The reply is the answer and its <|end|> token: the model learns what to say and when to stop."""
+    rows = [encode_chat(tokenizer, e.text) for e in examples]
     width = max(len(r) for r in rows) - 1
     x = torch.zeros(len(rows), width, dtype=torch.long)
     y = torch.full((len(rows), width), -100, dtype=torch.long)  # cross_entropy's ignore_index
     for i, (row, e) in enumerate(zip(rows, examples, strict=True)):
-        start = len(e.prompt) - 1  # the position whose target is the answer's first character
+        start = len(encode_chat(tokenizer, e.prompt)) - 1  # the position whose target is the answer's first token
         x[i, : len(row) - 1] = torch.tensor(row[:-1])
         y[i, start : len(row) - 1] = torch.tensor(row[start + 1 :])
     return x, y

@@ -87,39 +87,37 @@ def architecture_diagram() -> Figure:
 
 
 @styled
-def attention_on_text(text: str, weights, title: str = "Where the answer's first token looks", highlight=None,
+def attention_on_text(text, weights, title: str = "Where the answer's first token looks", highlight=None,
                       width: float = 11.0) -> Figure:
-    """The text laid out as written, each character's background coloured by the attention it receives.
+    """The text laid out as written, each token's background coloured by the attention it receives.
 
-    `weights` has one entry per character of `text`; `highlight` is an optional [start, end) span to outline."""
+    `text` is a string (one token a character) or a list of tokens (a special token such as `<|end|>` gets a
+    wider box); `weights` has one entry per token; `highlight` is an optional [start, end) span of tokens."""
+    tokens = list(text)
     weights = np.asarray(weights, dtype=float)
-    if weights.shape != (len(text),):
-        raise ValueError(f"weights must have one entry per character ({len(text)}), got shape {weights.shape}")
-    if highlight is not None and not (0 <= highlight[0] < highlight[1] <= len(text)):
-        raise ValueError(f"highlight must be a span [start, end) inside 0..{len(text)}, got {highlight}")
-    lines = text.split("\n")
-    columns = max(len(line) for line in lines) + 1
-    fig, ax = new_figure(width, 0.42 * len(lines) + 1.3)
+    if weights.shape != (len(tokens),):
+        raise ValueError(f"weights must have one entry per token ({len(tokens)}), got shape {weights.shape}")
+    if highlight is not None and not (0 <= highlight[0] < highlight[1] <= len(tokens)):
+        raise ValueError(f"highlight must be a span [start, end) inside 0..{len(tokens)}, got {highlight}")
+    cells, row, col = [], 0, 0  # (row, column, width, label) of every token
+    for token in tokens:
+        label = token_label(token) if token == "\n" else token
+        cells.append((row, col, len(label), label))
+        row, col = (row + 1, 0) if token == "\n" else (row, col + len(label))
+    columns = max(c + w for _, c, w, _ in cells) + 1
+    fig, ax = new_figure(width, 0.42 * (cells[-1][0] + 1) + 1.3)
     ax.set_xlim(-0.5, columns + 0.5)
-    ax.set_ylim(len(lines) - 0.5, -0.5)
+    ax.set_ylim(cells[-1][0] + 0.5, -0.5)
     ax.set_axis_off()
     cmap = mpl.colormaps[SEQUENTIAL]
     norm = mpl.colors.Normalize(vmin=0, vmax=max(weights.max(), 1e-9))
-    position = 0
-    for row, line in enumerate(lines):
-        for col, char in enumerate(line + "\n"):
-            if position >= len(text):
-                break
-            value = norm(weights[position])
-            ax.add_patch(mpl.patches.Rectangle((col - 0.5, row - 0.5), 1, 1, facecolor=cmap(value), edgecolor="none"))
-            inside = highlight is not None and highlight[0] <= position < highlight[1]
-            shown = token_label(char) if char == "\n" else char
-            ax.text(col, row, shown, ha="center", va="center", family="monospace",
-                    color="black" if value > 0.55 else "white", weight="bold" if inside else "normal")
-            if inside:
-                ax.add_patch(mpl.patches.Rectangle((col - 0.5, row - 0.5), 1, 1, facecolor="none",
-                                                   edgecolor=PALETTE[1], linewidth=2))
-            position += 1
+    for position, (row, col, size, label) in enumerate(cells):
+        value = norm(weights[position])
+        inside = highlight is not None and highlight[0] <= position < highlight[1]
+        ax.add_patch(mpl.patches.Rectangle((col - 0.5, row - 0.5), size, 1, facecolor=cmap(value),
+                                           edgecolor=PALETTE[1] if inside else "none", linewidth=2 if inside else 0))
+        ax.text(col + (size - 1) / 2, row, label, ha="center", va="center", family="monospace",
+                color="black" if value > 0.55 else "white", weight="bold" if inside else "normal")
     fig.colorbar(mpl.cm.ScalarMappable(norm=norm, cmap=cmap), ax=ax, shrink=0.8, label="attention weight",
                  location="right")
     ax.set_title(title)
@@ -190,17 +188,25 @@ def first_token_comparison(probs_by_model: dict[str, np.ndarray], vocabulary, to
 
 
 @styled
-def preference_pipeline() -> Figure:
-    """From pre-training to a chat assistant: the three steps, and where this chapter's model stops."""
+def preference_pipeline(plays: int | None = None, characters: float | None = None,
+                        demonstrations: int | None = None) -> Figure:
+    """From pre-training to a chat assistant: the three steps, and where this chapter's model stops.
+
+    `plays`, `characters` and `demonstrations` describe our model's pre-training text and fine-tuning data
+    (measured by the caller; left out, the boxes say so without numbers)."""
+    corpus = ("ours: the plays" if plays is None or characters is None
+              else f"ours: {plays} plays,\n{characters / 1e6:.1f} million characters")
+    tuned = "ours: generated\nquestions about the plays" if demonstrations is None else \
+        f"ours: {demonstrations:,} generated\nquestions about the plays"
     fig, ax = new_figure(13.0, 5.2)
     ax.set_xlim(0, 13)
     ax.set_ylim(0, 5.2)
     ax.set_axis_off()
     steps = [
         (0.2, "1. pre-training", "next-token prediction\non a mountain of text", PALETTE[0],
-         "ours: 38 plays,\n~5 million characters"),
-        (4.6, "2. supervised fine-tuning", "the same loss, on\nchat transcripts written\nas wanted",
-         PALETTE[2], "ours: generated\nquestions about the plays"),
+         corpus),
+        (4.6, "2. supervised fine-tuning", "the same next-token loss,\non the replies of\ndemonstration chats",
+         PALETTE[2], tuned),
         (9.0, "3. preference tuning\n(RLHF, DPO)", "people rank replies;\nthe model is pushed\ntowards the preferred",
          PALETTE[4], "NOT done here:\nour model never saw\na human preference"),
     ]
@@ -212,6 +218,23 @@ def preference_pipeline() -> Figure:
     ax.plot([8.7, 8.7], [0.15, 5.05], color=PALETTE[3], linestyle="--", linewidth=2.5)
     ax.text(8.6, 2.05, "this chapter's\nmodel stops here", ha="right", va="center", color=PALETTE[3], weight="bold")
     ax.set_title("From a text predictor to a chat assistant")
+    return fig
+
+
+@styled
+def head_ablation_bars(accuracies: dict[str, float], chance: float,
+                  title: str = "Who speaks first? Held-out questions, one head switched off") -> Figure:
+    """Accuracy with each named head ablated (and none), chance as a dashed line."""
+    if not accuracies:
+        raise ValueError("accuracies must name at least one condition")
+    fig, ax = new_figure(7.5, 4.0)
+    names = list(accuracies)
+    bars = ax.bar(names, [accuracies[n] for n in names], color=[PALETTE[i % len(PALETTE)] for i in range(len(names))])
+    ax.bar_label(bars, [f"{accuracies[n]:.0%}" for n in names], padding=2)
+    ax.axhline(chance, color=PALETTE[7], linestyle="--", label=f"chance ({chance:.0%})")
+    ax.set(ylim=(0, 1.12), ylabel="answer is right", title=title)
+    ax.legend(loc="upper right")
+    ax.grid(True, axis="y")
     return fig
 
 

@@ -8,9 +8,9 @@ import io
 import ipywidgets as widgets
 from matplotlib.figure import Figure
 
-from ..chat import END, MAX_ANSWER, fit_history, format_prompt, greedy_replies, parse_reply
+from ..chat import MAX_ANSWER, SYSTEM, fit_history, format_prompt, greedy_replies, parse_reply, token_count
+from ..chat.decoding import first_token_probs
 from ..plots import PALETTE, next_token_bars
-from ..sampling import next_token_probs
 from ..trace import check_characters
 
 
@@ -22,17 +22,20 @@ def user_turn(question: str, passage: str = "") -> str:
     return (passage + "\n" if passage else "") + question.strip()
 
 
-def chat_step(model, tokenizer, question: str, passage: str = "", history=()):
-    """One exchange: (reply, follows_format, new history, prompt, next-token probabilities where the reply starts)."""
+def chat_step(model, tokenizer, question: str, passage: str = "", history=(), system: str | None = SYSTEM):
+    """One exchange: (reply, follows_format, new history, prompt, next-token probabilities where the reply starts).
+
+    What the user types is ordinary text: a chat token spelled out in it (`<|end|>`) is refused, never obeyed."""
     turn = check_characters(tokenizer, user_turn(question, passage))
-    budget = model.config.block_size - MAX_ANSWER - len(END)
-    if len(format_prompt(turn)) > budget:
-        raise ValueError(f"the message is {len(format_prompt(turn))} characters with the chat format; "
+    budget = model.config.block_size - MAX_ANSWER - 1  # room for the reply and its <|end|>
+    size = token_count(format_prompt(turn, system=system))
+    if size > budget:
+        raise ValueError(f"the message is {size} tokens with the chat template; "
                          f"at most {budget} fit in the model's context")
-    history = fit_history(turn, tuple(history), budget)
-    prompt = format_prompt(turn, history)
+    history = fit_history(turn, tuple(history), budget, system=system)
+    prompt = format_prompt(turn, history, system)
     reply, follows = parse_reply(greedy_replies(model, tokenizer, [prompt])[0])
-    probs = next_token_probs(model, tokenizer, prompt)
+    probs = first_token_probs(model, tokenizer, prompt)
     return reply, follows, (*history, (turn, reply or "...")), prompt, probs
 
 
@@ -89,7 +92,7 @@ def chat_box(model, tokenizer, passage: str = "", question: str = "Who speaks fi
         status.value = ""
         state["history"] = history
         show_conversation("" if follows else "no clean end of turn: the format was not followed")
-        odds.value = figure_png(first_token_figure(probs, tokenizer.chars, reply))
+        odds.value = figure_png(first_token_figure(probs, tokenizer.tokens, reply))
         passage_box.value = ""  # it is part of the conversation now; the next question can refer to it
         state["emptying"] = True
         try:
