@@ -214,11 +214,11 @@ def local_attention(model, width: int):
     for attn in _attention_layers(model):
         original = attn.forward
 
-        def forward(x, return_weights=False, cache=None, mask=None, _original=original):
+        def forward(x, return_weights=False, cache=None, mask=None, positions=None, *, _original=original):
             T = x.size(1)
             past = 0 if cache is None or cache.keys is None else cache.keys.size(2)
             band = band_mask(T, past + T, width, x.device)[None, None]  # (1, 1, T, S)
-            return _original(x, return_weights, cache, band if mask is None else mask & band)
+            return _original(x, return_weights, cache, band if mask is None else mask & band, positions)
 
         originals.append((attn, original))
         attn.forward = forward

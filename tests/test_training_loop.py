@@ -100,24 +100,29 @@ def chat_dataset():
     return chat.build_dataset()
 
 
+def chat_ready(pretrained):
+    """A copy of the shipped model with the chat tokens added, and their tokenizer."""
+    return chat.add_chat_tokens(copy.deepcopy(pretrained[0]), pretrained[1])
+
+
 def test_finetune_shows_a_progress_bar_and_returns_every_steps_loss(pretrained, chat_dataset, capsys):
-    model = copy.deepcopy(pretrained[0])
-    losses = chat.finetune(model, pretrained[1], chat_dataset, steps=3, batch_size=2, progress=True)
+    model, tok = chat_ready(pretrained)
+    losses = chat.finetune(model, tok, chat_dataset, steps=3, batch_size=2, progress=True)
     assert len(losses) == 3 and all(isinstance(loss, float) for loss in losses) and not model.training
     out = capsys.readouterr()
     assert "fine-tuning" in out.err and out.out == ""
 
 
 def test_finetune_stops_on_ctrl_c_with_the_losses_so_far(pretrained, chat_dataset):
-    model = sigint_at(copy.deepcopy(pretrained[0]), 2)
-    losses = chat.finetune(model, pretrained[1], chat_dataset, steps=30, batch_size=2)
+    model, tok = chat_ready(pretrained)
+    losses = chat.finetune(sigint_at(model, 2), tok, chat_dataset, steps=30, batch_size=2)
     assert len(losses) == 2 and not model.training
 
 
 def test_finetune_stops_on_a_nan_loss(pretrained, chat_dataset):
-    model = nan_at(copy.deepcopy(pretrained[0]), 2)
+    model, tok = chat_ready(pretrained)
     with pytest.raises(TrainingDiverged, match="step 2"):
-        chat.finetune(model, pretrained[1], chat_dataset, steps=5, batch_size=2)
+        chat.finetune(nan_at(model, 2), tok, chat_dataset, steps=5, batch_size=2)
 
 
 def test_the_toy_tasks_repeat_exactly_for_a_seed():

@@ -150,6 +150,13 @@ def second_accuracy() -> float:
     return evaluate(*chat_model(), second_speaker_questions()).accuracy()
 
 
+def second_wrong_answers() -> list:
+    """The typical slips for 09.3, leaving out any that happen to equal the measured value (e.g. 100 x 0 % is 0)."""
+    truth = second_accuracy()
+    slips = [100 * truth, first_accuracy(), 1 / 3]
+    return [v for v in slips if abs(v - truth) > 0.05] + ["0.2" if abs(truth - 0.2) > 0.05 else "0.6"]
+
+
 @functools.cache
 def first_accuracy() -> float:
     from ..chat import evaluate
@@ -187,7 +194,7 @@ answer = chat.evaluate(tuned, chat_tok, questions).accuracy()''',
                 "the answer becomes the middle speaker. Fine-tuning on four templates did not teach the model what "
                 "'second' means.",
     reference=second_accuracy,
-    wrong=lambda: [100 * second_accuracy(), first_accuracy(), 1 / 3, "0.2"],
+    wrong=lambda: second_wrong_answers(),
 ))
 
 
