@@ -11,7 +11,6 @@
 from __future__ import annotations
 
 import time
-from contextlib import contextmanager
 
 import numpy as np
 import torch
@@ -20,6 +19,7 @@ from torch.nn import functional as F
 
 from .model import evaluating
 from .sampling import generate
+from .sampling import single_thread as one_thread  # timings then measure work, not the core count
 from .training import encode_ids
 
 # ---------------------------------------------------------------- bigram
@@ -107,17 +107,6 @@ class AttentionPass(nn.Module):
         q, k, v = (t.view(B, T, self.n_head, C // self.n_head).transpose(1, 2) for t in (q, k, v))  # (B, nh, T, hs)
         y = F.scaled_dot_product_attention(q, k, v, is_causal=True)
         return self.proj(y.transpose(1, 2).reshape(B, T, C))
-
-
-@contextmanager
-def one_thread():
-    """Run torch on a single thread inside the block (timings then measure work, not the core count)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(threads)
 
 
 def cpu_seconds(fn, repeats: int = 5, min_seconds: float = 0.002) -> float:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.metadata
+import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -125,3 +126,16 @@ def known_word_fraction(text: str, reference: str) -> float:
         return 0.0
     vocabulary = set(re.findall(r"[a-z']+", reference.lower()))
     return sum(w in vocabulary for w in words) / len(words)
+
+
+def save_result(result: dict, path) -> Path:
+    """Write a measurement shipped with the package (a sweep, a comparison) as JSON."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(result, indent=1))
+    return path
+
+
+def load_result(path) -> dict:
+    """A measurement written by `save_result`."""
+    return json.loads(Path(path).read_text())

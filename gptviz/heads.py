@@ -22,7 +22,6 @@ which calls `head_count_sweep()` with the defaults below and writes the file wit
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,7 +30,7 @@ import numpy as np
 import torch
 
 from .ablation import ablated
-from .data import as_ids
+from .data import as_ids, load_result, save_result
 from .model import evaluating
 
 ROLES = ("previous token", "two back", "three back", "same token", "same character", "word start", "line start",
@@ -339,15 +338,13 @@ def head_count_sweep(n_heads=(1, 4), seeds=HEAD_COUNT_SEEDS, model=None, train=N
 
 
 def save_head_count(result: dict, path=HEAD_COUNT_PATH) -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(result, indent=1))
-    return path
+    """Write the result where the package ships it."""
+    return save_result(result, path)
 
 
 def load_head_count(path=HEAD_COUNT_PATH) -> dict:
     """The shipped comparison (see `head_count_sweep` for its keys)."""
-    return json.loads(Path(path).read_text())
+    return load_result(path)
 
 
 __all__ = ["ROLES", "ROLE_RULES", "HeadRoles", "Reach", "Ablation", "text_windows", "role_masks", "role_scores",

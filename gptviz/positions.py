@@ -12,7 +12,6 @@ in through the mask (Haviv et al., 2022), which is why the lesson uses one layer
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,6 +19,7 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
+from .data import load_result
 from .model import GPT, GPTConfig, apply_rope, evaluating
 from .tokenizer import CharTokenizer
 from .training import TrainConfig, fit
@@ -143,7 +143,7 @@ def order_task_sweep(seeds=range(10), settings=SWEEP_SETTINGS, log=print) -> dic
 
 def load_order_task_sweep(path=SWEEP_PATH) -> dict:
     """The shipped sweep (rebuild: PYTHONPATH=. python3 bench/order_task_sweep.py): see `order_task_sweep`."""
-    return json.loads(Path(path).read_text())
+    return load_result(path)
 
 
 def sweep_table(sweep: dict) -> list[dict]:

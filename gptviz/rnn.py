@@ -28,7 +28,6 @@ kinds can be run in parallel processes (`sweep(kinds=...)`) and merged: the numb
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -39,6 +38,7 @@ import torch.nn as nn
 from torch.nn import functional as F
 
 from .cells import LSTMCell, TanhRNNCell, lstm_step, rnn_step
+from .data import load_result, save_result
 from .model import GPT, GPTConfig, evaluating
 from .training import TrainConfig, fit
 
@@ -355,15 +355,13 @@ def sweep(gaps=SWEEP_GAPS, kinds=MODEL_KINDS, steps: int = SWEEP_STEPS, seeds=SW
 
 
 def save_sweep(result: dict, path=SWEEP_PATH) -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(result, indent=1))
-    return path
+    """Write the result where the package ships it."""
+    return save_result(result, path)
 
 
 def load_sweep(path=SWEEP_PATH) -> dict:
     """The shipped sweep: {"gaps", "steps", "seeds", "chance", "accuracy": {kind: [[acc per seed] per gap]}}."""
-    return json.loads(Path(path).read_text())
+    return load_result(path)
 
 
 __all__ = [

@@ -9,6 +9,7 @@ import warnings
 import numpy as np
 import pytest
 import torch
+from faults import sigint_at
 from safetensors.torch import load_file, save_file
 
 import gptviz
@@ -39,20 +40,6 @@ def entries(directory):
 def same_weights(a, b):
     sa, sb = a.state_dict(), b.state_dict()
     return sa.keys() == sb.keys() and all(torch.equal(sa[k].cpu(), sb[k].cpu()) for k in sa)
-
-
-def sigint_at(model, n):
-    """Send this process a real SIGINT (a Ctrl-C) in the middle of the model's n-th training forward pass."""
-    calls = {"n": 0}
-
-    def hook(module, inputs, output):
-        if module.training:
-            calls["n"] += 1
-            if calls["n"] == n:
-                os.kill(os.getpid(), signal.SIGINT)
-
-    model.register_forward_hook(hook)
-    return model
 
 
 def stop_at(step):

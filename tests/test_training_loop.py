@@ -1,46 +1,15 @@
 """One training loop (`fit`) under every trainer: pre-training, chat fine-tuning and the chapter toy tasks."""
 
 import copy
-import os
 import random
 import signal
 
 import pytest
 import torch
+from faults import nan_at, sigint_at
 
 from gptviz import chat, positions, rnn
 from gptviz.training import TrainConfig, TrainingDiverged, fit
-
-
-def sigint_at(model, n):
-    """A real SIGINT (Ctrl-C) in the middle of the model's n-th forward pass in training mode."""
-    calls = {"n": 0}
-
-    def hook(module, inputs, output):
-        if module.training:
-            calls["n"] += 1
-            if calls["n"] == n:
-                os.kill(os.getpid(), signal.SIGINT)
-
-    model.register_forward_hook(hook)
-    return model
-
-
-def nan_at(model, n):
-    """The model's n-th forward pass in training mode returns NaN logits, as after a too-large update."""
-    calls = {"n": 0}
-
-    def hook(module, inputs, output):
-        if module.training:
-            calls["n"] += 1
-            if calls["n"] == n:
-                if not isinstance(output, tuple):  # a recurrent model's logits
-                    return output * float("nan")
-                logits, loss = output  # a GPT's: its loss, when it computes one, else its logits
-                return (logits, loss * float("nan")) if loss is not None else (logits * float("nan"), None)
-
-    model.register_forward_hook(hook)
-    return model
 
 
 def test_fit_minimises_any_loss_on_any_batches():
