@@ -30,14 +30,19 @@ def _range(kind: str, low, high, low_open: bool, high_open: bool, none_ok: bool)
     return text + (" or None" if none_ok else "")
 
 
+def _of_type(name: str, value, kind, allowed: str):
+    """`value` if it is a number of `kind` (bools are not numbers here), else a ValueError saying what is allowed."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, kind):
+        raise ValueError(f"{name} must be {allowed}, got {_shown(value)} ({type(value).__name__})")
+    return value
+
+
 def check_int(name: str, value, low: int | None = None, high: int | None = None, none_ok: bool = False) -> int | None:
     """`value` as a Python int (numpy integers welcome), or a ValueError naming `name`, the value and the range."""
     if value is None and none_ok:
         return None
     allowed = _range("an integer", low, high, False, False, none_ok)
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
-        raise ValueError(f"{name} must be {allowed}, got {_shown(value)} ({type(value).__name__})")
-    value = int(value)
+    value = int(_of_type(name, value, numbers.Integral, allowed))
     if (low is not None and value < low) or (high is not None and value > high):
         raise ValueError(f"{name} must be {allowed}, got {value}")
     return value
@@ -49,9 +54,7 @@ def check_float(name: str, value, low: float | None = None, high: float | None =
     if value is None and none_ok:
         return None
     allowed = _range("a finite number", low, high, low_open, high_open, none_ok)
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
-        raise ValueError(f"{name} must be {allowed}, got {_shown(value)} ({type(value).__name__})")
-    value = float(value)
+    value = float(_of_type(name, value, numbers.Real, allowed))
     too_low = low is not None and (value <= low if low_open else value < low)
     too_high = high is not None and (value >= high if high_open else value > high)
     if not math.isfinite(value) or too_low or too_high:

@@ -16,7 +16,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from .data import Corpus
+from .data import Corpus, random_batch
 from .model import GPT, GPTConfig
 from .training import History, train
 
@@ -34,6 +34,21 @@ def small_gpt(vocab_size: int, seed: int = 0, block_size: int = 32, n_layer: int
     """A small GPT (2 heads) for the chapter's quick runs, initialised from `seed`."""
     torch.manual_seed(seed)
     return GPT(GPTConfig(vocab_size=vocab_size, block_size=block_size, n_layer=n_layer, n_head=2, n_embd=n_embd))
+
+
+def one_step(tokenizer, train_ids: torch.Tensor, seed: int = 0, lr: float = 1e-2,
+             maximize: bool = False) -> tuple[float, float]:
+    """Chapter 07's step by hand, as a function: a batch's loss before and after one AdamW step on it
+    (`maximize` steps uphill, the sign error a check must catch)."""
+    x, y = random_batch(train_ids, block_size=32, batch_size=16, generator=torch.Generator().manual_seed(seed))
+    tiny = small_gpt(tokenizer.vocab_size, seed=seed)
+    optimizer = torch.optim.AdamW(tiny.parameters(), lr=lr, maximize=maximize)
+    _, loss = tiny(x, y)
+    optimizer.zero_grad()
+    loss.backward()
+    optimizer.step()
+    with torch.no_grad():
+        return loss.item(), tiny(x, y)[1].item()
 
 
 def lr_trial(tokenizer, corpus: Corpus, lr: float, steps: int = LR_STEPS, seed: int = 0) -> History:

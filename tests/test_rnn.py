@@ -18,13 +18,18 @@ def _seed():
 
 # --- the cells against PyTorch -----------------------------------------------------------------
 
-def test_tanh_cell_matches_torch_rnn():
-    cell = rnn.TanhRNNCell(5, 7)
-    reference = torch.nn.RNN(5, 7, batch_first=True)
+def same_weights(cell, reference):
+    """`reference` (torch's nn.RNN or nn.LSTM) with the hand-written cell's weights copied in."""
     with torch.no_grad():
         for ours, theirs in zip(cell.weights(), (reference.weight_ih_l0, reference.weight_hh_l0,
                                                  reference.bias_ih_l0, reference.bias_hh_l0), strict=True):
             theirs.copy_(ours)
+    return reference
+
+
+def test_tanh_cell_matches_torch_rnn():
+    cell = rnn.TanhRNNCell(5, 7)
+    reference = same_weights(cell, torch.nn.RNN(5, 7, batch_first=True))
     x = torch.randn(3, 9, 5)
     h = torch.zeros(3, 7)
     states = []
@@ -38,11 +43,7 @@ def test_tanh_cell_matches_torch_rnn():
 
 def test_lstm_cell_matches_torch_lstm():
     cell = rnn.LSTMCell(4, 6)
-    reference = torch.nn.LSTM(4, 6, batch_first=True)
-    with torch.no_grad():
-        for ours, theirs in zip(cell.weights(), (reference.weight_ih_l0, reference.weight_hh_l0,
-                                                 reference.bias_ih_l0, reference.bias_hh_l0), strict=True):
-            theirs.copy_(ours)
+    reference = same_weights(cell, torch.nn.LSTM(4, 6, batch_first=True))
     x = torch.randn(2, 11, 4)
     h, c = torch.zeros(2, 6), torch.zeros(2, 6)
     states = []

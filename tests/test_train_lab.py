@@ -4,11 +4,10 @@ import math
 
 import numpy as np
 import pytest
-import torch
 
 import gptviz
 from gptviz import baselines, train_lab
-from gptviz.data import Corpus, random_batch
+from gptviz.data import Corpus
 from gptviz.training import encode_ids
 
 
@@ -17,24 +16,11 @@ def corpus():
     return gptviz.load_corpus()
 
 
-def one_step(tok, corpus, maximize):
-    """The chapter's step by hand; `maximize` steps uphill instead (a sign error)."""
-    x, y = random_batch(encode_ids(corpus.train_text[:50_000], tok), 32, 16, torch.Generator().manual_seed(0))
-    tiny = train_lab.small_gpt(tok.vocab_size, seed=0)
-    optimizer = torch.optim.AdamW(tiny.parameters(), lr=1e-2, maximize=maximize)
-    _, loss = tiny(x, y)
-    optimizer.zero_grad()
-    loss.backward()
-    optimizer.step()
-    with torch.no_grad():
-        return loss.item(), tiny(x, y)[1].item()
-
-
 def test_one_step_lowers_its_batchs_loss_and_a_step_uphill_fails_the_check(corpus, pretrained):
     tok = pretrained[1]
-    before, after = one_step(tok, corpus, maximize=False)
+    before, after = train_lab.one_step(tok, encode_ids(corpus.train_text[:50_000], tok), maximize=False)
     assert abs(before - math.log(tok.vocab_size)) < 0.15 and after < before - 0.1
-    before, after = one_step(tok, corpus, maximize=True)
+    before, after = train_lab.one_step(tok, encode_ids(corpus.train_text[:50_000], tok), maximize=True)
     assert not after < before - 0.1
 
 

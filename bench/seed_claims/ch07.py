@@ -9,21 +9,8 @@ import torch
 
 import gptviz
 from gptviz import baselines, train_lab
-from gptviz.data import known_word_fraction, random_batch
+from gptviz.data import known_word_fraction
 from gptviz.training import encode_ids
-
-
-def one_step(tok, train_ids, seed: int) -> tuple[float, float]:
-    """Section 2's step: the loss on one batch before and after one AdamW step."""
-    x, y = random_batch(train_ids, block_size=32, batch_size=16, generator=torch.Generator().manual_seed(seed))
-    tiny = train_lab.small_gpt(tok.vocab_size, seed=seed)
-    optimizer = torch.optim.AdamW(tiny.parameters(), lr=1e-2)
-    _, loss = tiny(x, y)
-    optimizer.zero_grad()
-    loss.backward()
-    optimizer.step()
-    with torch.no_grad():
-        return loss.item(), tiny(x, y)[1].item()
 
 
 def claims(seed: int, shared: dict) -> dict[str, tuple[float, float | None]]:
@@ -31,7 +18,7 @@ def claims(seed: int, shared: dict) -> dict[str, tuple[float, float | None]]:
     corpus, tok = shared["corpus"], shared["tok"]
     bigram = baselines.bigram_loss(corpus.train_text, corpus.val_text, tok)
     reference = corpus.train_text[:300_000]
-    before_step, after_step = one_step(tok, encode_ids(corpus.train_text, tok), seed)
+    before_step, after_step = train_lab.one_step(tok, encode_ids(corpus.train_text, tok), seed)
     torch.manual_seed(seed)
     student = gptviz.GPT(gptviz.GPTConfig(vocab_size=tok.vocab_size, block_size=64, n_layer=2, n_head=4, n_embd=64))
     samples = baselines.CheckpointSamples(tok, prompt="\n", length=150, temperature=0.8, seed=0, echo=False,
